@@ -1,0 +1,130 @@
+"""Measure parts of the model on the eval_only sets (never used for training).
+
+- ECD sample (zh e-commerce): reply relevance — rank the true reply among 10 candidates.
+- DailyDialog++ (en): reply relevance — true replies vs adversarial (on-topic, wrong) replies.
+- Chinese sentiment (waimai + hotel reviews): customer negativity via the ``upset`` signal.
+- SMS spam (en): promotional text via the ``promo`` signal.
+
+    python eval/eval_only.py --model replyguard-v1 [--limit 2000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+from replyguard.analyzer import ModelFolder
+from replyguard.features import pair_input
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval_only"
+
+
+def unsegment(text: str) -> str:
+    """ECD text is word-segmented; join tokens between CJK characters back together."""
+    return re.sub(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])", "", text.strip())
+
+
+def binary(y: np.ndarray, p: np.ndarray) -> dict:
+    pred = p >= 0.5
+    return {"auc": round(float(roc_auc_score(y, p)), 4), "precision": round(float(precision_score(y, pred)), 4),
+            "recall": round(float(recall_score(y, pred)), 4), "f1": round(float(f1_score(y, pred)), 4), "n": int(len(y))}
+
+
+def ecd(model: ModelFolder, enc) -> dict:
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for line in (DATA / "ecd_sample" / "test").read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        label, ctx, cand = int(parts[0]), parts[1:-1], parts[-1]
+        groups.setdefault("\t".join(ctx), []).append((label, unsegment(cand)))
+    r1 = r2 = mrr = 0.0
+    ys, ps = [], []
+    for ctx, cands in groups.items():
+        q = unsegment(ctx.split("\t")[-1])
+        qe = enc.encode([q])
+        ce = enc.encode([c for _, c in cands])
+        p = model.signals["relevance"].proba(pair_input(np.repeat(qe, len(cands), 0), ce))
+        rank = 1 + int((p > p[[i for i, (lab, _) in enumerate(cands) if lab == 1][0]]).sum())
+        r1 += rank == 1
+        r2 += rank <= 2
+        mrr += 1 / rank
+        ys += [lab for lab, _ in cands]
+        ps += list(p)
+    n = len(groups)
+    return {"contexts": n, "R10@1": round(r1 / n, 4), "R10@2": round(r2 / n, 4), "MRR": round(mrr / n, 4),
+            "auc": round(float(roc_auc_score(ys, ps)), 4), "chance_R10@1": 0.1}
+
+
+def dailydialog(model: ModelFolder, enc, limit: int) -> dict:
+    data = json.loads((DATA / "dailydialog_plusplus" / "test-v1.0.json").read_text())
+    paras = [p for topic in data["data"] for p in topic["paragraphs"]]
+    random.Random(0).shuffle(paras)
+    out = {}
+    for kind, tag in (("adversarial", "Adversarial"), ("random", "Random")):
+        ys, ps, wins, pairs = [], [], 0, 0
+        for para in paras[: limit // 10]:
+            last = para["context"].strip().split("\n\n")[-1].split(":", 1)[-1].strip()
+            pos = [r["text"] for r in para["responses"] if r["label"].startswith("1")]
+            neg = [r["text"] for r in para["responses"] if tag in r["label"]]
+            e = enc.encode(pos + neg)
+            q = np.repeat(enc.encode([last]), len(pos) + len(neg), 0)
+            p = model.signals["relevance"].proba(pair_input(q, e))
+            pp, pn = p[: len(pos)], p[len(pos):]
+            wins += int((pp[:, None] > pn[None, :]).sum())
+            pairs += len(pp) * len(pn)
+            ys += [1] * len(pos) + [0] * len(neg)
+            ps += list(p)
+        out[kind] = {"auc": round(float(roc_auc_score(ys, ps)), 4), "pairwise_acc": round(wins / pairs, 4),
+                     "replies": len(ys)}
+    return out
+
+
+def sentiment(model: ModelFolder, enc, limit: int) -> dict:
+    out = {}
+    for name in ("waimai_10k.csv", "ChnSentiCorp_htl_all.csv"):
+        with open(DATA / "chinese_sentiment" / name, encoding="utf-8") as f:
+            rows = [(1 - int(r["label"]), r["review"]) for r in csv.DictReader(f) if r["review"]]
+        random.Random(0).shuffle(rows)
+        rows = rows[:limit]
+        p = model.signals["upset"].proba(enc.encode([t for _, t in rows]))
+        out[name.split(".")[0]] = binary(np.array([y for y, _ in rows]), p)
+    return out
+
+
+def sms(model: ModelFolder, enc, limit: int) -> dict:
+    rows = [line.split("\t", 1) for line in (DATA / "sms_spam" / "SMSSpamCollection").read_text(encoding="utf-8").splitlines()]
+    random.Random(0).shuffle(rows)
+    rows = rows[:limit]
+    p = model.signals["promo"].proba(enc.encode([t for _, t in rows]))
+    return binary(np.array([lab == "spam" for lab, _ in rows], dtype=int), p)
+
+
+def run(model_name: str, limit: int, enc=None) -> dict:
+    from replyguard.encoder import Encoder
+
+    model = ModelFolder.load(model_name)
+    enc = enc or Encoder.load()
+    return {"ecd_relevance": ecd(model, enc), "dailydialog_relevance": dailydialog(model, enc, limit),
+            "chinese_sentiment_negativity": sentiment(model, enc, limit), "sms_promo": sms(model, enc, limit)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="replyguard-v1")
+    ap.add_argument("--limit", type=int, default=2000, help="examples per set (random, fixed seed)")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    res = run(args.model, args.limit)
+    print(json.dumps(res, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The Analyzer: load a model folder, judge agent turns, score conversations."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from replyguard.context import TurnContext, build_contexts, context_for
+from replyguard.detectors import REGISTRY, Detector
+from replyguard.features import FEATURES, SIGNALS, Featurizer, TurnFeatures
+from replyguard.heads import Head
+from replyguard.schema import FLAGS, Conversation, Finding, ScoredConversation, TurnResult
+from replyguard.text import conversation_lang
+
+DEFAULT_MODEL = "replyguard-v1"
+# How much one finding costs a turn in the QA score (scaled by its confidence). A turn
+# loses at most everything; the conversation score is 100 x mean turn quality.
+PENALTY = {"non_answer": 0.5, "boilerplate": 0.3, "ad_to_upset_customer": 0.6,
+           "missing_empathy": 0.4, "defensive": 0.8}
+
+
+def models_dir() -> Path:
+    env = os.environ.get("REPLYGUARD_MODELS")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "models").is_dir() and (parent / "pyproject.toml").exists():
+            return parent / "models"
+    return Path.cwd() / "models"
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> Path:
+    p = Path(name_or_path)
+    if (p / "config.json").exists():
+        return p
+    q = models_dir() / str(name_or_path)
+    if (q / "config.json").exists():
+        return q
+    raise FileNotFoundError(f"model {name_or_path!r} not found (looked in {p} and {q})")
+
+
+@dataclass
+class ModelFolder:
+    path: Path
+    config: dict
+    signals: dict[str, Head]
+    detectors: list[Detector]
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike) -> "ModelFolder":
+        from safetensors.numpy import load_file
+
+        path = resolve_model(name_or_path)
+        config = json.loads((path / "config.json").read_text())
+        if tuple(config["features"]) != FEATURES:
+            raise ValueError(f"{path}: trained for other features; retrain with this version")
+        tensors = load_file(str(path / "heads.safetensors"))
+        signals = {s: Head.from_tensors(tensors, f"signal.{s}") for s in SIGNALS}
+        detectors = []
+        for name, spec in config["detectors"].items():
+            det_cls = REGISTRY[name]
+            detectors.append(det_cls(Head.from_tensors(tensors, f"flag.{name}"), spec["threshold"]))
+        return cls(path, config, signals, detectors)
+
+
+class Analyzer:
+    """Flags every agent turn of a conversation.
+
+    >>> an = Analyzer.load()                                           # doctest: +SKIP
+    >>> an.check(Conversation(id="1", turns=[{"role": "customer", "text": "Where is my refund??"}]),
+    ...          "Is there anything else I can help you with?")        # doctest: +SKIP
+    [Finding(flag='non_answer', ...), Finding(flag='boilerplate', ...)]
+    """
+
+    def __init__(self, model: ModelFolder, encoder) -> None:
+        self.model = model
+        self.encoder = encoder
+        self.featurize = Featurizer(encoder, model.signals)
+        self.detectors = model.detectors
+
+    @classmethod
+    def load(cls, model: str | os.PathLike = DEFAULT_MODEL, encoder=None, threads: int | None = None) -> "Analyzer":
+        from replyguard.encoder import Encoder
+
+        folder = ModelFolder.load(model)
+        if encoder is None:
+            enc_path = folder.config.get("encoder", {}).get("path")
+            encoder = Encoder.load(enc_path if enc_path and Path(enc_path).is_absolute() else None,
+                                   threads=threads)
+        return cls(folder, encoder)
+
+    @property
+    def name(self) -> str:
+        return str(self.model.config.get("name", self.model.path.name))
+
+    # -- core -----------------------------------------------------------------
+    def judge(self, contexts: list[TurnContext]) -> list[list[Finding]]:
+        """Findings for each context, in detector order."""
+        feats: list[TurnFeatures] = self.featurize(contexts)
+        per_det = [d.predict(feats) for d in self.detectors]
+        return [[r[i] for r in per_det if r[i] is not None] for i in range(len(contexts))]  # type: ignore[misc]
+
+    def probabilities(self, contexts: list[TurnContext]) -> list[dict[str, float]]:
+        """Calibrated probability of every flag per context (for evaluation and thresholds)."""
+        feats = self.featurize(contexts)
+        probs = {d.flag: d.proba(feats) for d in self.detectors}
+        return [{f: float(probs[f][i]) for f in probs} for i in range(len(contexts))]
+
+    def score(self, conversations: list[Conversation]) -> list[ScoredConversation]:
+        """Score whole conversations; all their agent turns go through the models in one batch."""
+        langs = [c.lang or conversation_lang([t.text for t in c.turns]) for c in conversations]
+        ctxs = [build_contexts(c, lang) for c, lang in zip(conversations, langs)]
+        flat = [x for cs in ctxs for x in cs]
+        findings = self.judge(flat)
+        out, k = [], 0
+        for conv, lang, cs in zip(conversations, langs, ctxs):
+            turns = []
+            for ctx in cs:
+                turns.append(TurnResult(index=ctx.index, findings=findings[k]))
+                k += 1
+            out.append(ScoredConversation(id=conv.id, score=qa_score(turns), lang=lang, turns=turns))  # type: ignore[arg-type]
+        return out
+
+    def check(self, conversation: Conversation, draft: str) -> list[Finding]:
+        """Judge an unsent draft as the next agent turn of ``conversation``."""
+        lang = conversation.lang or conversation_lang([t.text for t in conversation.turns] + [draft])
+        prev_agent = [t.text for t in conversation.turns if t.role == "agent"]
+        open_parts: list[str] = []
+        before: list[str] = []
+        for t in conversation.turns:
+            if t.role == "customer":
+                open_parts.append(t.text)
+            elif t.role == "agent":
+                before += open_parts
+                open_parts = []
+        ctx = context_for(conversation.id, len(conversation.turns), draft, open_parts, before, prev_agent, lang)
+        return self.judge([ctx])[0]
+
+
+def qa_score(turns: list[TurnResult]) -> float:
+    """100 x mean over agent turns of (1 - weighted findings), 100 when no agent turn."""
+    if not turns:
+        return 100.0
+    quality = []
+    for t in turns:
+        lost = sum(PENALTY[f.flag] * f.confidence for f in t.findings)
+        quality.append(max(0.0, 1.0 - lost))
+    return round(100.0 * sum(quality) / len(quality), 1)
+
+
+__all__ = ["Analyzer", "FLAGS", "qa_score"]

@@ -1,0 +1,139 @@
+"""The five detectors. One interface: a batch of turn features in, one finding (or None) per turn out.
+
+Each detector is a small calibrated head over :data:`replyguard.features.FEATURES`,
+registered under a versioned name. Prediction is pure; writing results is the caller's job.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from replyguard.features import TurnFeatures
+from replyguard.heads import Head
+from replyguard.schema import Finding
+
+REGISTRY: dict[str, type["Detector"]] = {}
+EVIDENCE_CHARS = 160
+
+
+def register(cls: type["Detector"]) -> type["Detector"]:
+    REGISTRY[f"{cls.flag}.{cls.version}"] = cls
+    return cls
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= EVIDENCE_CHARS else text[: EVIDENCE_CHARS - 1] + "…"
+
+
+class Detector:
+    """Base detector: calibrated head + threshold; subclasses say what evidence and why."""
+
+    flag: ClassVar[str]
+    version: ClassVar[str] = "v1"
+
+    def __init__(self, head: Head, threshold: float) -> None:
+        self.head = head
+        self.threshold = float(threshold)
+
+    @property
+    def name(self) -> str:
+        return f"{self.flag}.{self.version}"
+
+    def proba(self, feats: list[TurnFeatures]) -> np.ndarray:
+        if not feats:
+            return np.zeros(0, dtype=np.float32)
+        return self.head.proba(np.stack([f.x for f in feats]))
+
+    def predict(self, feats: list[TurnFeatures]) -> list[Finding | None]:
+        out: list[Finding | None] = []
+        for f, p in zip(feats, self.proba(feats)):
+            if p >= self.threshold:
+                out.append(Finding(flag=self.flag, confidence=round(float(p), 4),  # type: ignore[arg-type]
+                                   evidence=_clip(self.evidence(f)), explanation=self.explain(f)))
+            else:
+                out.append(None)
+        return out
+
+    def evidence(self, f: TurnFeatures) -> str:
+        return f.ctx.reply
+
+    def explain(self, f: TurnFeatures) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+def _seg_by(f: TurnFeatures, signal: str, highest: bool = True) -> str:
+    scores = f.seg_scores[signal]
+    i = int(np.argmax(scores) if highest else np.argmin(scores))
+    return f.segments[i]
+
+
+@register
+class NonAnswer(Detector):
+    flag = "non_answer"
+
+    def evidence(self, f: TurnFeatures) -> str:
+        return _seg_by(f, "relevance", highest=False) if len(f.segments) > 1 else f.ctx.reply
+
+    def explain(self, f: TurnFeatures) -> str:
+        q = f.ctx.question.strip()
+        if f.f("rep_char") > 0.85 or f.f("seg_rep_frac") > 0.5:
+            why = "repeats an earlier reply instead of answering the new message"
+        elif f.f("stock_min") > 0.5:
+            why = "only stock phrases; nothing addresses the question"
+        else:
+            why = f"does not engage with the question (relevance {f.f('rel_max'):.2f})"
+        return f"customer asked \"{_clip(q)[:60]}\"; reply {why}" if q else f"reply {why}"
+
+
+@register
+class Boilerplate(Detector):
+    flag = "boilerplate"
+
+    def evidence(self, f: TurnFeatures) -> str:
+        if f.repeat_of and (f.f("rep_char") > 0.8 or f.f("seg_rep_frac") > 0):
+            return f.ctx.reply
+        return _seg_by(f, "stock")
+
+    def explain(self, f: TurnFeatures) -> str:
+        if f.f("rep_char") > 0.8 or f.f("seg_rep_frac") >= 0.5:
+            n = sum(1 for p in f.ctx.prev_agent if p.strip() and f.repeat_of and p == f.repeat_of)
+            times = f" (sent {n + 1} times now)" if n >= 1 else ""
+            return f"same text as an earlier agent reply{times} although the customer said something new"
+        return "stock formula with nothing specific to the customer's message"
+
+
+@register
+class AdToUpsetCustomer(Detector):
+    flag = "ad_to_upset_customer"
+
+    def evidence(self, f: TurnFeatures) -> str:
+        return _seg_by(f, "promo")
+
+    def explain(self, f: TurnFeatures) -> str:
+        return (f"promotion (p={f.f('promo_max'):.2f}) sent while the customer is upset or complaining "
+                f"(p={f.f('up_max'):.2f})")
+
+
+@register
+class MissingEmpathy(Detector):
+    flag = "missing_empathy"
+
+    def evidence(self, f: TurnFeatures) -> str:
+        return f.segments[0]
+
+    def explain(self, f: TurnFeatures) -> str:
+        return (f"customer is upset (p={f.f('up_max'):.2f}); reply has no acknowledgement of their "
+                f"feelings or situation (p={f.f('ack_max'):.2f})")
+
+
+@register
+class Defensive(Detector):
+    flag = "defensive"
+
+    def evidence(self, f: TurnFeatures) -> str:
+        return _seg_by(f, "defensive")
+
+    def explain(self, f: TurnFeatures) -> str:
+        return "argues with, blames or lectures the customer"

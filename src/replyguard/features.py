@@ -1,0 +1,143 @@
+"""Turn features: sentence-level signals from trained heads plus conversation structure.
+
+Signals (each a head on e5 embeddings, trained on role-labelled lines):
+  customer text: ``upset``, ``settled``, ``asks``
+  agent text:    ``ack`` (acknowledges feelings/apologises), ``stock`` (canned formula),
+                 ``promo`` (promotion), ``defensive``
+  pair:          ``relevance`` (does the reply engage with the question)
+The flag heads combine them with repeat measures and lengths. Every text is encoded once
+per batch (and cached across calls), so history costs nothing on the next turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from replyguard.context import TurnContext
+from replyguard.heads import Head
+from replyguard.text import fold, has_specifics, segments
+
+CUSTOMER_SIGNALS = ("upset", "settled", "asks")
+AGENT_SIGNALS = ("ack", "stock", "promo", "defensive")
+PAIR_SIGNALS = ("relevance",)
+SIGNALS = CUSTOMER_SIGNALS + AGENT_SIGNALS + PAIR_SIGNALS
+
+FEATURES = (
+    "up_open", "up_prev", "up_max", "settled", "asks_open", "asks_q", "open_empty",
+    "ack_max", "stock_whole", "stock_min", "stock_mean", "promo_max", "def_max",
+    "rel", "rel_max", "rep_cos", "rep_char", "seg_rep_frac", "n_prev_agent",
+    "len_reply", "len_open", "specifics", "n_segs", "cust_repeat",
+)
+REPEAT_CHAR = 85.0  # rapidfuzz ratio (0-100) above which two folded segments are "the same"
+
+
+def pair_input(q: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Input of the pair head: the usual sentence-pair combination."""
+    return np.concatenate([q, r, q * r, np.abs(q - r)], axis=-1)
+
+
+@dataclass
+class TurnFeatures:
+    ctx: TurnContext
+    x: np.ndarray  # (len(FEATURES),)
+    segments: list[str]
+    seg_scores: dict[str, np.ndarray]  # per-segment signal values, for evidence
+    repeat_of: str | None  # the earlier agent turn this one repeats most
+
+    def f(self, name: str) -> float:
+        return float(self.x[FEATURES.index(name)])
+
+
+def _char_sim(a: str, b: str) -> float:
+    fa, fb = fold(a), fold(b)
+    if not fa or not fb:
+        return 0.0
+    return fuzz.ratio(fa, fb) / 100.0
+
+
+class Featurizer:
+    """Computes :data:`FEATURES` for a batch of turn contexts."""
+
+    def __init__(self, encoder, signal_heads: dict[str, Head]) -> None:
+        self.encoder = encoder
+        self.heads = signal_heads
+
+    def __call__(self, contexts: list[TurnContext]) -> list[TurnFeatures]:
+        if not contexts:
+            return []
+        segs = [segments(c.reply) for c in contexts]
+        texts: list[str] = []
+        for c, s in zip(contexts, segs):
+            texts += [c.reply, c.open_msg, c.question, *c.prev_customer[-2:], *c.prev_agent]
+            if len(s) > 1:
+                texts += s
+        texts = [t for t in dict.fromkeys(texts) if t.strip()]
+        embs = self.encoder.encode(texts) if texts else np.zeros((0, self.encoder.dim), np.float32)
+        E = dict(zip(texts, embs))
+        zero = np.zeros(self.encoder.dim, dtype=np.float32)
+
+        def emb(t: str) -> np.ndarray:
+            return E.get(t, zero)
+
+        # single-text signals over every unique text at once
+        U = np.stack([emb(t) for t in texts]) if texts else np.zeros((0, self.encoder.dim), np.float32)
+        sig = {name: dict(zip(texts, self.heads[name].proba(U))) for name in CUSTOMER_SIGNALS + AGENT_SIGNALS}
+        # pair relevance for (question, reply) and (question, each segment)
+        pairs = []
+        for c, s in zip(contexts, segs):
+            if c.question.strip():
+                pairs += [(c.question, c.reply)] + [(c.question, x) for x in s if len(s) > 1]
+        pairs = list(dict.fromkeys(pairs))
+        rel = {}
+        if pairs:
+            P = pair_input(np.stack([emb(q) for q, _ in pairs]), np.stack([emb(r) for _, r in pairs]))
+            rel = dict(zip(pairs, self.heads["relevance"].proba(P)))
+
+        out = []
+        for c, s in zip(contexts, segs):
+            out.append(self._one(c, s, emb, sig, rel))
+        return out
+
+    def _one(self, c: TurnContext, s: list[str], emb, sig, rel) -> TurnFeatures:
+        g = lambda name, t: float(sig[name].get(t, 0.0)) if t.strip() else 0.0  # noqa: E731
+        parts = s if len(s) > 1 else [c.reply]
+        seg_scores = {name: np.array([g(name, p) for p in parts]) for name in AGENT_SIGNALS}
+        if c.question.strip():
+            seg_scores["relevance"] = np.array([float(rel.get((c.question, p), 0.0)) for p in parts])
+        else:
+            seg_scores["relevance"] = np.zeros(len(parts))
+        r = emb(c.reply)
+        rep_cos, rep_char, repeat_of = 0.0, 0.0, None
+        prev_segs: list[str] = []
+        for p in c.prev_agent:
+            cs = float(emb(p) @ r)
+            ch = _char_sim(p, c.reply)
+            if max(cs, ch) > max(rep_cos, rep_char) or repeat_of is None:
+                repeat_of = p if (ch > 0.6 or cs > 0.97) else repeat_of
+            rep_cos, rep_char = max(rep_cos, cs), max(rep_char, ch)
+            prev_segs += segments(p)
+        folded_prev = [fold(p) for p in prev_segs]
+        seg_rep = 0.0
+        if folded_prev:
+            hits = [max(fuzz.ratio(fold(p), fp) for fp in folded_prev) >= REPEAT_CHAR for p in parts if fold(p)]
+            seg_rep = float(np.mean(hits)) if hits else 0.0
+        up_prev = max((g("upset", t) for t in c.prev_customer[-2:]), default=0.0)
+        up_open = g("upset", c.open_msg)
+        o = emb(c.open_msg)
+        cust_repeat = max((float(emb(t) @ o) for t in c.prev_customer), default=0.0) if c.open_msg.strip() else 0.0
+        x = np.array([
+            up_open, up_prev, max(up_open, up_prev), g("settled", c.open_msg), g("asks", c.open_msg),
+            g("asks", c.question), float(not c.open_msg.strip()),
+            max(g("ack", c.reply), seg_scores["ack"].max()), g("stock", c.reply),
+            seg_scores["stock"].min(), seg_scores["stock"].mean(),
+            max(g("promo", c.reply), seg_scores["promo"].max()),
+            max(g("defensive", c.reply), seg_scores["defensive"].max()),
+            float(rel.get((c.question, c.reply), 0.0)), seg_scores["relevance"].max(),
+            rep_cos, rep_char, seg_rep, np.log1p(len(c.prev_agent)),
+            np.log1p(len(fold(c.reply))), np.log1p(len(fold(c.open_msg))),
+            min(has_specifics(c.reply), 3) / 3.0, np.log1p(len(parts)), cust_repeat,
+        ], dtype=np.float32)
+        return TurnFeatures(c, x, parts, seg_scores, repeat_of)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.utils.fixtures import HashEncoder
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "tiny"
+ACCEPTANCE = ROOT.parent / "shared" / "acceptance" / "cases.jsonl"
+
+
+@pytest.fixture(scope="session")
+def hash_encoder() -> HashEncoder:
+    return HashEncoder()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, hash_encoder) -> Path:
+    """A model folder trained in seconds on the committed tiny set with the hash encoder."""
+    from training.train import TrainArgs, main
+
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    main(TrainArgs(data=str(TINY), out=str(out), name="tiny", hidden=8), encoder=hash_encoder)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_analyzer(tiny_model, hash_encoder):
+    from replyguard.analyzer import Analyzer, ModelFolder
+
+    return Analyzer(ModelFolder.load(tiny_model), hash_encoder)
+
+
+@pytest.fixture(scope="session")
+def real_analyzer():
+    from replyguard.analyzer import Analyzer
+
+    return Analyzer.load("replyguard-v1")

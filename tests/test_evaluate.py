@@ -1,0 +1,30 @@
+from replyguard.evaluate import evaluate
+from replyguard.schema import Finding, GoldConversation, ScoredConversation, TurnResult
+
+
+def _gold():
+    return GoldConversation.model_validate({"id": "g", "lang": "en", "turns": [
+        {"role": "customer", "text": "where?"},
+        {"role": "agent", "text": "sorry", "gold": ["boilerplate", "non_answer"], "skip": ["missing_empathy"]},
+        {"role": "customer", "text": "??"},
+        {"role": "agent", "text": "it is at the depot", "gold": [], "skip": []}]})
+
+
+def _pred(flags1, flags3):
+    mk = lambda fs: [Finding(flag=f, confidence=0.9, evidence="e", explanation="x") for f in fs]  # noqa: E731
+    return ScoredConversation(id="g", score=50, turns=[TurnResult(index=1, findings=mk(flags1)),
+                                                        TurnResult(index=3, findings=mk(flags3))])
+
+
+def test_perfect_and_skip():
+    r = evaluate([_gold()], [_pred(["boilerplate", "non_answer", "missing_empathy"], [])])
+    assert r["all"]["boilerplate"]["f1"] == 1.0 and r["all"]["non_answer"]["f1"] == 1.0
+    assert r["all"]["missing_empathy"]["predicted"] == 0  # skipped, not counted
+
+
+def test_errors_counted():
+    errs = []
+    r = evaluate([_gold()], [_pred(["boilerplate"], ["ad_to_upset_customer"])], on_error=errs.append)
+    assert r["all"]["non_answer"]["recall"] == 0.0
+    assert r["all"]["ad_to_upset_customer"]["precision"] == 0.0
+    assert {e["kind"] for e in errs} == {"false_negative", "false_positive"}

