@@ -64,7 +64,12 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> Head:
 
 
 def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int, seed: int) -> Head:
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
+
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
     if hidden <= 0:
         return fit_logistic(x, y, c=1.0)

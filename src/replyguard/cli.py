@@ -15,7 +15,7 @@ from rich.table import Table
 from replyguard.schema import FLAGS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Flag customer-service replies that make customers furious.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="model name in models/ or a model folder")]
@@ -191,7 +191,17 @@ def train(
                          extra_conversations=[str(p) for p in add_labels or []]))
 
 
+def _register_extensions() -> None:
+    """Commands that live with the HTTP service (``serve``, ``keys``, ``feedback``)."""
+    try:
+        from service.cli import register
+    except ImportError:  # the service package is optional for library-only installs
+        return
+    register(app)
+
+
 def main() -> None:
+    _register_extensions()
     app()
 
 
