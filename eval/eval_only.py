@@ -105,6 +105,68 @@ def sms(model: ModelFolder, enc, limit: int) -> dict:
     return binary(np.array([lab == "spam" for lab, _ in rows], dtype=int), p)
 
 
+class _RuleSignals:
+    """The rule baseline's view of the same tasks: keyword lists, and lexical overlap for relevance."""
+
+    def __init__(self) -> None:
+        from rapidfuzz import fuzz
+
+        from replyguard import rules
+        from replyguard.text import fold
+
+        self.fold, self.fuzz, self.rules = fold, fuzz, rules
+
+    def promo(self, texts: list[str]) -> np.ndarray:
+        return np.array([float(bool(self.rules._has(self.fold(t), self.rules.PROMO) or
+                                    self.rules._raw_has(t, self.rules.PROMO))) for t in texts])
+
+    def upset(self, texts: list[str]) -> np.ndarray:
+        return np.array([float(bool(self.rules._raw_has(t, self.rules.NEGATIVE) or
+                                    self.rules._has(self.fold(t), self.rules.NEGATIVE))) for t in texts])
+
+    def relevance(self, q: str, cands: list[str]) -> np.ndarray:
+        return np.array([self.fuzz.token_set_ratio(self.fold(q), self.fold(c)) / 100 for c in cands])
+
+
+def rules_baseline(limit: int) -> dict:
+    """Same sets, same samples, scored by the rule baseline."""
+    rs = _RuleSignals()
+    out: dict = {}
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for line in (DATA / "ecd_sample" / "test").read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        groups.setdefault("\t".join(parts[1:-1]), []).append((int(parts[0]), unsegment(parts[-1])))
+    r1 = 0.0
+    for ctx, cands in groups.items():
+        p = rs.relevance(unsegment(ctx.split("\t")[-1]), [c for _, c in cands])
+        pos = [i for i, (lab, _) in enumerate(cands) if lab == 1][0]
+        r1 += int((p > p[pos]).sum()) == 0 and int((p == p[pos]).sum()) == 1
+    out["ecd_relevance"] = {"R10@1": round(r1 / len(groups), 4)}
+    data = json.loads((DATA / "dailydialog_plusplus" / "test-v1.0.json").read_text())
+    paras = [p for topic in data["data"] for p in topic["paragraphs"]]
+    random.Random(0).shuffle(paras)
+    ys, ps = [], []
+    for para in paras[: limit // 10]:
+        last = para["context"].strip().split("\n\n")[-1].split(":", 1)[-1].strip()
+        resp = [r for r in para["responses"] if not r["label"].startswith("0 (Random")]
+        ys += [int(r["label"].startswith("1")) for r in resp]
+        ps += list(rs.relevance(last, [r["text"] for r in resp]))
+    out["dailydialog_relevance"] = {"adversarial": {"auc": round(float(roc_auc_score(ys, ps)), 4)}}
+    sent = {}
+    for name in ("waimai_10k.csv", "ChnSentiCorp_htl_all.csv"):
+        with open(DATA / "chinese_sentiment" / name, encoding="utf-8") as f:
+            rows = [(1 - int(r["label"]), r["review"]) for r in csv.DictReader(f) if r["review"]]
+        random.Random(0).shuffle(rows)
+        rows = rows[:limit]
+        sent[name.split(".")[0]] = binary(np.array([y for y, _ in rows]), rs.upset([t for _, t in rows]))
+    out["chinese_sentiment_negativity"] = sent
+    rows = [line.split("\t", 1) for line in (DATA / "sms_spam" / "SMSSpamCollection").read_text(encoding="utf-8").splitlines()]
+    random.Random(0).shuffle(rows)
+    rows = rows[:limit]
+    out["sms_promo"] = binary(np.array([lab == "spam" for lab, _ in rows], dtype=int), rs.promo([t for _, t in rows]))
+    return out
+
+
 def run(model_name: str, limit: int, enc=None) -> dict:
     from replyguard.encoder import Encoder
 
@@ -120,7 +182,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=2000, help="examples per set (random, fixed seed)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    res = run(args.model, args.limit)
+    res = {"model": run(args.model, args.limit), "rules": rules_baseline(args.limit)}
     print(json.dumps(res, indent=1))
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))

@@ -22,6 +22,8 @@ def test_tiny_model_scores_heldout_above_floor(tiny_model, hash_encoder):
     analyzer = Analyzer(ModelFolder.load(tiny_model), hash_encoder)
     gold = [c for _, c in read_conversations(TINY / "heldout.jsonl", gold=True)]
     report = evaluate(gold, analyzer.score(gold))
-    # a hashed-n-gram encoder and 84 conversations: far from the real model, far above chance
-    assert report["all"]["macro_f1"] >= 0.45, report["all"]
+    # a hashed-n-gram encoder and 200 conversations: far from the real model, but the
+    # structure features alone (repeats, stock signals) must carry these flags
+    assert report["all"]["macro_f1"] >= 0.38, report["all"]
     assert report["all"]["boilerplate"]["f1"] >= 0.5
+    assert report["all"]["non_answer"]["f1"] >= 0.45

@@ -454,7 +454,8 @@ def abcd(split: str) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="data/generated")
-    ap.add_argument("--per-scenario", type=int, default=28, help="conversations per scenario and language")
+    ap.add_argument("--per-scenario", type=int, default=40,
+                    help="conversations per valid scenario (flag-head training); heldout gets half, train 3")
     ap.add_argument("--bitext", type=int, default=900, help="Bitext pairs per split (train; others scaled)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--langs", nargs="*", default=list(BANK_MODULES))
@@ -466,7 +467,8 @@ def main() -> None:
         convs, lines = [], []
         for lang in args.langs:
             comp = Composer(lang, split, rng)
-            convs += list(comp.conversations(args.per_scenario, f"{lang}-{split}"))
+            n = {"valid": args.per_scenario, "heldout": args.per_scenario // 2, "train": 3}[split]
+            convs += list(comp.conversations(n, f"{lang}-{split}"))
             lines += list(signal_lines(lang, split, rng))
         # Simplified conversations re-scripted to Traditional by opencc, besides the native ones
         from replyguard.text import _S2T

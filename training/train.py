@@ -192,15 +192,22 @@ def main(args: TrainArgs, encoder=None) -> dict:
         convs_va += read_jsonl(Path(extra))
     print(f"1. data: {len(lines_tr)} train lines, {len(lines_va)} valid lines, {len(convs_va)} flag-training conversations")
     # 2. encoder
+    emb_cache = None
     if encoder is None:
+        from replyguard.encoder import cache_dir
+
         encoder = Encoder.load(args.encoder)
         encoder._cache_size = 2_000_000
+        emb_cache = cache_dir() / f"train-embeddings-{WEIGHTS_SHA256[:12]}.npz"
+        print(f"   {encoder.load_cache(emb_cache)} cached embeddings")
     # 3. signal heads
     print("2. signal heads")
     signals, sig_metrics = train_signals(lines_tr, lines_va, encoder)
     # 4. flag heads
     print("3. flag heads")
     x, y, m, g = featurise(convs_va, Featurizer(encoder, signals))
+    if emb_cache:
+        encoder.save_cache(emb_cache)
     flags, specs = train_flags(x, y, m, g, args.hidden, args.seed)
     # 5. save
     out.mkdir(parents=True, exist_ok=True)

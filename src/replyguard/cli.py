@@ -34,6 +34,10 @@ def setup() -> None:
 def _load(model: str):
     from replyguard.analyzer import Analyzer
 
+    if model == "rules":
+        from replyguard.rules import RuleAnalyzer
+
+        return RuleAnalyzer()
     with err.status(f"loading {model}…"):
         return Analyzer.load(model)
 

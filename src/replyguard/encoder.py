@@ -88,6 +88,24 @@ class Encoder:
         charmap = {int(k): v for k, v in json.loads(cm_file.read_text()).items()} if cm_file.exists() else {}
         return cls(model, charmap, name=folder.name)
 
+    def save_cache(self, path: str | os.PathLike) -> None:
+        """Persist the embedding cache (training reuses it across runs)."""
+        with self._lock:
+            keys = list(self._cache)
+            arr = np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+        tmp = Path(str(path) + ".tmp.npz")
+        np.savez(tmp, emb=arr, keys=np.array(keys, dtype=object).astype(str))
+        tmp.replace(path)
+
+    def load_cache(self, path: str | os.PathLike) -> int:
+        if not Path(path).exists():
+            return 0
+        data = np.load(path, allow_pickle=False)
+        with self._lock:
+            for k, e in zip(data["keys"].tolist(), data["emb"]):
+                self._cache[k] = e
+        return len(data["keys"])
+
     def _prep(self, text: str) -> str:
         return self.prefix + normalize(text).translate(self.charmap)[:2000]
 

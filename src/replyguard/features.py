@@ -29,7 +29,7 @@ FEATURES = (
     "up_open", "up_prev", "up_max", "settled", "asks_open", "asks_q", "open_empty",
     "ack_max", "stock_whole", "stock_min", "stock_mean", "promo_max", "def_max",
     "rel", "rel_max", "rep_cos", "rep_char", "seg_rep_frac", "n_prev_agent",
-    "len_reply", "len_open", "specifics", "n_segs", "cust_repeat",
+    "len_reply", "len_open", "specifics", "n_segs", "cust_repeat", "ack_prev",
 )
 REPEAT_CHAR = 85.0  # rapidfuzz ratio (0-100) above which two folded segments are "the same"
 
@@ -139,5 +139,6 @@ class Featurizer:
             rep_cos, rep_char, seg_rep, np.log1p(len(c.prev_agent)),
             np.log1p(len(fold(c.reply))), np.log1p(len(fold(c.open_msg))),
             min(has_specifics(c.reply), 3) / 3.0, np.log1p(len(parts)), cust_repeat,
+            g("ack", c.prev_agent[-1]) if c.prev_agent else 0.0,
         ], dtype=np.float32)
         return TurnFeatures(c, x, parts, seg_scores, repeat_of)

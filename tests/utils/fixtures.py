@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 import numpy as np
 
@@ -19,6 +20,7 @@ class HashEncoder:
         self.forward_calls = 0
         self.forward_texts = 0
 
+    @lru_cache(maxsize=100_000)  # noqa: B019 - the fixture lives for the whole session
     def _one(self, text: str) -> np.ndarray:
         v = np.zeros(self.dim, dtype=np.float32)
         t = fold(text) or text

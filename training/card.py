@@ -1,0 +1,161 @@
+"""Evaluate a model folder everywhere and write its card (README.md) and metrics.json.
+
+Sets: the held-out split (scenarios no training step saw), the acceptance cases, and the
+eval_only sets; each side by side with the rule baseline and, when given, a previous model.
+
+    python -m training.card --model replyguard-v1 [--previous OLD_MODEL_DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from replyguard.analyzer import Analyzer, resolve_model
+from replyguard.context import build_contexts
+from replyguard.evaluate import evaluate
+from replyguard.io import RecordError, read_conversations
+from replyguard.rules import RuleAnalyzer
+from replyguard.schema import FLAGS
+from training.train import ece
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCEPTANCE = ROOT.parent / "shared" / "acceptance" / "cases.jsonl"
+HELDOUT = ROOT / "data" / "generated" / "heldout.jsonl"
+
+
+def load_gold(path: Path) -> list:
+    return [c for _, c in read_conversations(path, gold=True) if not isinstance(c, RecordError)]
+
+
+def score(analyzer, gold: list) -> dict:
+    out = []
+    for i in range(0, len(gold), 256):
+        out += analyzer.score(gold[i : i + 256])
+    return evaluate(gold, out)
+
+
+def calibration(analyzer: Analyzer, gold: list) -> dict:
+    """ECE per flag on scored (non-skipped) turns."""
+    probs, ys = {f: [] for f in FLAGS}, {f: [] for f in FLAGS}
+    for conv in gold:
+        ctxs = build_contexts(conv, conv.lang or "en")
+        for ctx, p in zip(ctxs, analyzer.probabilities(ctxs)):
+            t = conv.turns[ctx.index]
+            for f in FLAGS:
+                if f not in t.skip:
+                    probs[f].append(p[f])
+                    ys[f].append(int(f in t.gold))
+    return {f: ece(np.array(probs[f]), np.array(ys[f])) for f in FLAGS}
+
+
+def table(rows: list[tuple[str, dict]], langs: list[str]) -> str:
+    """Markdown: one row per flag, one column per (system, language) F1."""
+    head = "| flag | " + " | ".join(f"{name} {lang}" for name, _ in rows for lang in langs) + " |"
+    sep = "|---|" + "---|" * (len(rows) * len(langs))
+    lines = [head, sep]
+    for flag in list(FLAGS) + ["macro_f1"]:
+        cells = []
+        for _, rep in rows:
+            for lang in langs:
+                t = rep["all"] if lang == "all" else rep.get("by_lang", {}).get(lang)
+                if not t:
+                    cells.append("–")
+                elif flag == "macro_f1":
+                    cells.append(f"**{t['macro_f1']:.3f}**")
+                else:
+                    m = t[flag]
+                    cells.append(f"{m['f1']:.2f}" + (f" ({m['precision']:.2f}/{m['recall']:.2f})" if lang == "all" else ""))
+        lines.append(f"| {flag} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="replyguard-v1")
+    ap.add_argument("--previous", default=None, help="previous model folder to compare with")
+    ap.add_argument("--limit", type=int, default=2000, help="examples per eval_only set")
+    args = ap.parse_args()
+    path = resolve_model(args.model)
+    analyzer = Analyzer.load(path)
+    systems = [("model", analyzer), ("rules", RuleAnalyzer())]
+    if args.previous:
+        systems.append(("previous", Analyzer(Analyzer.load(args.previous).model, analyzer.encoder)))
+    sets = {"heldout": load_gold(HELDOUT) if HELDOUT.exists() else [],
+            "acceptance": load_gold(ACCEPTANCE) if ACCEPTANCE.exists() else []}
+    metrics: dict = {"sets": {}}
+    for name, gold in sets.items():
+        if gold:
+            metrics["sets"][name] = {sys_name: score(a, gold) for sys_name, a in systems}
+            print(f"{name}: " + ", ".join(f"{s}={m['all']['macro_f1']:.3f}" for s, m in metrics["sets"][name].items()))
+    if sets["heldout"]:
+        metrics["ece_heldout"] = calibration(analyzer, sets["heldout"])
+    sys.path.insert(0, str(ROOT / "eval"))
+    import eval_only
+
+    metrics["eval_only"] = {"model": eval_only.run(str(path), args.limit, enc=analyzer.encoder),
+                            "rules": eval_only.rules_baseline(args.limit)}
+    (path / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    (path / "README.md").write_text(card(path, metrics))
+    print(f"wrote {path / 'README.md'} and metrics.json")
+
+
+def card(path: Path, metrics: dict) -> str:
+    config = json.loads((path / "config.json").read_text())
+    td = config["training_data"]
+    parts = [f"# {config['name']}", "",
+             f"Created {config['created']} by `python -m training.pipeline` (data, training, this card).", "",
+             "## What it is",
+             f"- Base encoder: {config['encoder']['name']} ({config['encoder']['source']}), frozen; weights sha256 "
+             f"`{config['encoder']['sha256'][:16]}…`, rebuilt at setup.",
+             "- Signal heads (logistic regression on e5 embeddings): customer `upset`, `settled`, `asks`; agent `ack`, "
+             "`stock`, `promo`, `defensive`; pair `relevance` (question × reply).",
+             "- Flag heads: one small MLP per flag over the signals plus structure (repeat similarity to earlier agent "
+             "turns, lengths, segments of merged turns), Platt-calibrated on 5-fold out-of-fold predictions; "
+             "thresholds chosen per flag for F1 on the same predictions.",
+             "- Weights: `heads.safetensors`; configuration, thresholds and training metrics: `config.json`.", "",
+             "## Training data",
+             f"- Signal heads: {td['n_signal_lines']} role-labelled lines from the *train* split of the project's "
+             "scenario banks (zh-Hans, zh-Hant, en; 10 service domains) and Bitext request/reply pairs.",
+             f"- Flag heads: {td['n_flag_conversations']} composed conversations from the *valid* split "
+             "(scenarios the signal heads never saw), plus ABCD dialogues." +
+             (f" Extra labelled files: {td['extra']}." if td.get("extra") else ""),
+             "- Never trained on: the acceptance cases, the eval_only sets, the held-out split.", "",
+             "## Thresholds and calibration", "",
+             "| detector | threshold | OOF F1 | OOF ECE | heldout ECE |", "|---|---|---|---|---|"]
+    for name, spec in config["detectors"].items():
+        e = metrics.get("ece_heldout", {}).get(name.split(".")[0], float("nan"))
+        parts.append(f"| {name} | {spec['threshold']:.2f} | {spec['oof_f1']:.3f} | {spec['oof_ece']:.3f} | {e:.3f} |")
+    for set_name, reps in metrics["sets"].items():
+        langs = ["all"] + sorted(reps["model"].get("by_lang", {}))
+        rows = list(reps.items())
+        parts += ["", f"## {set_name}: F1 per flag and language ({reps['model']['turns']} agent turns)",
+                  "Cells are F1 (precision/recall for `all`); macro-F1 is over the four mission flags.", "",
+                  table(rows, langs)]
+    eo = metrics["eval_only"]
+    m, r = eo["model"], eo["rules"]
+    parts += ["", "## eval_only sets (measurement only, never trained on)", "",
+              "| set | measure | model | rule baseline |", "|---|---|---|---|",
+              f"| ECD sample (zh) | relevance R10@1 | {m['ecd_relevance']['R10@1']:.3f} | {r['ecd_relevance']['R10@1']:.3f} |",
+              f"| DailyDialog++ (en) | relevance AUC, true vs adversarial | "
+              f"{m['dailydialog_relevance']['adversarial']['auc']:.3f} | {r['dailydialog_relevance']['adversarial']['auc']:.3f} |",
+              f"| DailyDialog++ (en) | relevance AUC, true vs random | {m['dailydialog_relevance']['random']['auc']:.3f} | – |"]
+    for k in m["chinese_sentiment_negativity"]:
+        a, b = m["chinese_sentiment_negativity"][k], r["chinese_sentiment_negativity"][k]
+        parts.append(f"| {k} (zh) | negativity AUC / F1 | {a['auc']:.3f} / {a['f1']:.3f} | {b['auc']:.3f} / {b['f1']:.3f} |")
+    a, b = m["sms_promo"], r["sms_promo"]
+    parts.append(f"| SMS spam (en) | promotion AUC / F1 | {a['auc']:.3f} / {a['f1']:.3f} | {b['auc']:.3f} / {b['f1']:.3f} |")
+    parts += ["", "## Limits",
+              "- The flag heads learn from composed conversations; real chats are messier. Read `replyguard eval --errors` output "
+              "on your own labelled data before trusting a flag.",
+              "- `missing_empathy` and `ad_to_upset_customer` depend on the `upset` signal, which is trained on customer "
+              "service lines and reviewed on review sentiment only as a proxy.", ""]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    main()
