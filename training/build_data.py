@@ -32,6 +32,14 @@ BANK_MODULES = {"en": "en", "zh-Hans": "zh_hans", "zh-Hant": "zh_hant"}
 
 def bank(lang: str):
     return importlib.import_module(f"training.banks.{BANK_MODULES[lang]}")
+
+
+def extra_bank(lang: str) -> dict:
+    """Cross-domain extras (more ads, apology clauses, short answers...), when present."""
+    try:
+        return importlib.import_module(f"training.banks.extra_{BANK_MODULES[lang]}").EXTRA
+    except ModuleNotFoundError:
+        return {}
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
@@ -77,6 +85,10 @@ class Composer:
             self.domains[d] = {k: pool(v, split) for k, v in dom.items() if k != "scenarios"}
             self.domains[d]["scenarios"] = [s for s in dom["scenarios"] if split_of(s["id"]) == split]
         self.noise = Noiser(lang, rng)
+        self.extra = {k: pool(v, split) for k, v in extra_bank(lang).items()}
+
+    def x(self, key: str) -> list:
+        return self.extra.get(key, [])
 
     def c(self, xs: list[str]) -> str:
         return self.rng.choice(xs)
@@ -96,9 +108,15 @@ class Composer:
 
     # -- agent moves ----------------------------------------------------------
     def _opener(self, sc: dict) -> str:
-        if self.rng.random() < 0.5:
+        r = self.rng.random()
+        if r < 0.4:
             return self.c(self.stock["specific_empathy"]).replace("{issue}", sc["issue"])
+        if r < 0.7 and self.x("apology_clauses"):
+            return self.c(self.x("apology_clauses"))
         return self.c(self.stock["empathy_opener"])
+
+    def ad(self, dom: dict) -> str:
+        return self.c(dom["ad"] + self.x("ads"))
 
     def _empathy_labels(self, st: State, has_ack: bool, gold: set, skip: set) -> None:
         if has_ack:
@@ -128,10 +146,10 @@ class Composer:
             if tail < 0.12 and kind != "clarify":
                 body += " " + self.c(self.stock["anything_else"])
             elif tail < 0.24 and st.complaint:
-                body += " " + self.c(dom["compensation"])
+                body += " " + self.c(dom["compensation"] + self.x("compensation"))
                 has_ack = True
             elif tail < 0.40:
-                body += " " + self.c(dom["ad"])
+                body += " " + self.ad(dom)
                 if upset:
                     gold.add("ad_to_upset_customer")
                 elif st.complaint:
@@ -185,7 +203,7 @@ class Composer:
             (gold if upset else skip).add("non_answer")
         elif kind == "defensive":
             generic = self.rng.random() < 0.5
-            body = self.c(self.stock["defensive"] if generic else dom["defensive"])
+            body = self.c(self.stock["defensive"] + self.x("defensive") if generic else dom["defensive"])
             gold.add("defensive")
             (gold if generic and st.open_q else skip).add("non_answer")
             skip.add("missing_empathy")
@@ -193,7 +211,7 @@ class Composer:
         elif kind == "hold":
             body = self.c(self.stock["hold"])
         elif kind == "ad_only":
-            body = self.c(dom["ad"])
+            body = self.ad(dom)
             gold.add("non_answer")
             if upset:
                 gold.add("ad_to_upset_customer")
@@ -207,7 +225,7 @@ class Composer:
             if st.last_move == "ad_only" or "ad_to_upset_customer" in gold:
                 skip.add("ad_to_upset_customer")
         if kind in ("bare", "closing_open", "greeting_late") and self.rng.random() < 0.15 and upset:
-            body += " " + self.c(dom["ad"])
+            body += " " + self.ad(dom)
             gold.add("ad_to_upset_customer")
         self._empathy_labels(st, has_ack, gold, skip)
         return body, gold, skip, kind
@@ -293,7 +311,8 @@ class Composer:
             else:
                 nxt = rng.choices(["impatient", "repeat", "escalate", "resigned"], [0.3, 0.25, 0.35, 0.1])[0]
                 if nxt == "impatient":
-                    say_customer([self.noise.customer(self.c(self.stock["impatient_followup"]), True)])
+                    lines = self.stock["impatient_followup"] + self.x("upset_customer")
+                    say_customer([self.noise.customer(self.c(lines), True)])
                     st.upset_open, st.upset_unsure = True, False
                 elif nxt == "repeat":
                     prev_q = next(t["text"] for t in reversed(turns) if t["role"] == "customer")
@@ -313,11 +332,33 @@ class Composer:
         return {"id": cid, "lang": self.lang, "domain": domain, "scenario": sc["id"], "split": self.split,
                 "source": "replyguard scenario banks", "turns": turns}
 
+    def short_qa(self, q: str, a: str, cid: str) -> dict:
+        """A yes/no or factual question with a very short answer ("可以的"): a full answer;
+        the same question met with a stock line or an ad is not."""
+        turns = [{"role": "customer", "text": self.noise.customer(q, False)}]
+        r = self.rng.random()
+        if r < 0.6:
+            turns.append({"role": "agent", "text": self.noise.agent(a), "gold": [], "skip": [], "move": "short_answer"})
+        elif r < 0.85:
+            line = self.c(self.stock[self.rng.choice(["hold", "greeting", "anything_else", "bare_apology"])])
+            gold = ["non_answer", "boilerplate"]
+            skip = ["boilerplate", "non_answer"] if line in self.stock["hold"] else []
+            turns.append({"role": "agent", "text": self.noise.agent(line), "gold": [g for g in gold if g not in skip],
+                          "skip": skip, "move": "short_stock"})
+        else:
+            turns.append({"role": "agent", "text": self.noise.agent(self.c(self.x("ads") or ["-"])),
+                          "gold": ["non_answer"], "skip": ["ad_to_upset_customer"], "move": "short_ad"})
+        return {"id": cid, "lang": self.lang, "domain": "short_qa", "scenario": "short_qa:" + q, "split": self.split,
+                "source": "replyguard scenario banks", "turns": turns}
+
     def conversations(self, n_per_scenario: int, prefix: str) -> Iterator[dict]:
         for domain, dom in self.domains.items():
             for sc in dom["scenarios"]:
                 for k in range(n_per_scenario):
                     yield self.conversation(domain, sc, f"{prefix}-{sc['id']}-{k}")
+        for i, (q, a) in enumerate(self.x("short_answers")):
+            for k in range(max(1, n_per_scenario // 10)):
+                yield self.short_qa(q, a, f"{prefix}-short-{i}-{k}")
 
 
 # -- signal lines -----------------------------------------------------------------
@@ -364,6 +405,29 @@ def signal_lines(lang: str, split: str, rng: random.Random) -> Iterator[dict]:
             if role == "specific_empathy":
                 continue
             yield from emit_agent(role, noise.agent(t))
+    ex = comp.extra
+    for t in ex.get("ads", []):
+        yield from emit_agent("ad", noise.agent(t))
+    for t in ex.get("compensation", []):
+        yield from emit_agent("compensation", noise.agent(t))
+    for t in ex.get("defensive", []):
+        yield from emit_agent("defensive", noise.agent(t))
+    for t in ex.get("upset_customer", []):
+        yield from emit_customer("ask_upset", noise.customer(t, True))
+    for t in ex.get("calm_customer", []):
+        yield from emit_customer("neutral_chitchat", noise.customer(t, False))
+    for t in ex.get("stock_specific", []):
+        yield {"signal": "stock", "text": noise.agent(t), "label": 0, "lang": lang}
+    for t in ex.get("apology_clauses", []):
+        yield {"signal": "ack", "text": t, "label": 1, "lang": lang}
+    short = ex.get("short_answers", [])
+    for q, a in short:
+        yield {"signal": "relevance", "text": q, "text2": a, "label": 1, "lang": lang}
+        yield {"signal": "stock", "text": a, "label": 0, "lang": lang}
+        yield {"signal": "asks", "text": q, "label": 1, "lang": lang}
+        if len(short) > 1:
+            other = comp.c([x for x in short if x[0] != q])[1]
+            yield {"signal": "relevance", "text": q, "text2": other, "label": 0, "lang": lang}
     all_sc = [(d, s) for d, dom in comp.domains.items() for s in dom["scenarios"]]
     for d, dom in comp.domains.items():
         for role in ("ad", "compensation", "drift", "far_ticket"):
@@ -378,6 +442,9 @@ def signal_lines(lang: str, split: str, rng: random.Random) -> Iterator[dict]:
         for role in ("answer", "clarify", "action", "refuse", "followup_answer", "notice"):
             for t in sc.get(role, []):
                 yield from emit_agent(role, noise.agent(t))
+        for t in ex.get("apology_clauses", [])[:6]:
+            yield {"signal": "ack", "text": t + comp.c(sc[rng.choice(["answer", "action", "clarify", "refuse"])]),
+                   "label": 1, "lang": lang}
         for t in comp.stock["specific_empathy"][:4]:
             yield from emit_agent("specific_empathy", t.replace("{issue}", sc["issue"]))
             yield from emit_agent("specific_empathy", t.replace("{issue}", sc["issue"]) + " " + comp.c(sc["answer"]))

@@ -41,6 +41,7 @@ class TrainArgs:
     max_train_samples: int | None = field(default=None, metadata={"help": "cap on lines/conversations, for quick runs"})
     hidden: int = field(default=32, metadata={"help": "hidden units of each flag MLP (0 = logistic)"})
     extra_conversations: list[str] = field(default_factory=list, metadata={"help": "gold JSONL files added to flag training"})
+    extra_heldout: list[str] = field(default_factory=list, metadata={"help": "gold JSONL files kept out of training for evaluation (recorded in config.json)"})
 
 
 def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
@@ -52,6 +53,15 @@ def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
                 if limit and len(rows) >= limit:
                     break
     return rows
+
+
+def describe_file(path: str) -> dict:
+    """What config.json records about an added data file: where, which bytes, how many conversations."""
+    import hashlib
+
+    raw = Path(path).read_bytes()
+    return {"path": path, "sha256": hashlib.sha256(raw).hexdigest(),
+            "conversations": sum(1 for line in raw.splitlines() if line.strip())}
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> Head:
@@ -146,30 +156,42 @@ def featurise(convs: list[dict], featurizer: Featurizer) -> tuple[np.ndarray, np
     return x, np.array(ys, dtype=int), np.array(ms, dtype=bool), np.array(groups)
 
 
-def train_flags(x: np.ndarray, y: np.ndarray, m: np.ndarray, groups: np.ndarray, hidden: int, seed: int):
+def _oof(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, hidden: int, seed: int) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """Out-of-fold logits (5 folds grouped by scenario) -> calibration, threshold, F1."""
     from sklearn.model_selection import GroupKFold
 
+    oof = np.zeros(len(ys))
+    for tr, te in GroupKFold(n_splits=5).split(xs, ys, gs):
+        oof[te] = fit_mlp(xs[tr], ys[tr], hidden, seed).logit(xs[te])
+    calib = platt(oof, ys)
+    p = sigmoid(calib[0] * oof + calib[1])
+    thr = best_threshold(p, ys)
+    pred = p >= thr
+    f1 = 2 * float((pred & (ys == 1)).sum()) / (pred.sum() + ys.sum() + 1e-9)
+    return p, thr, f1, calib
+
+
+def train_flags(x: np.ndarray, y: np.ndarray, m: np.ndarray, groups: np.ndarray, hidden: int, seed: int):
+    """One head per flag; logistic and MLP are both tried and the better out-of-fold F1 kept."""
     heads, specs = {}, {}
     for j, flag in enumerate(FLAGS):
         sel = m[:, j]
         xs, ys, gs = x[sel], y[sel, j], groups[sel]
-        oof = np.zeros(len(ys))
-        for tr, te in GroupKFold(n_splits=5).split(xs, ys, gs):
-            h = fit_mlp(xs[tr], ys[tr], hidden, seed)
-            oof[te] = h.logit(xs[te])
-        head = fit_mlp(xs, ys, hidden, seed)
-        head.calib = platt(oof, ys)
-        p = sigmoid(head.calib[0] * oof + head.calib[1])
-        thr = best_threshold(p, ys)
-        pred = p >= thr
-        tp = int((pred & (ys == 1)).sum())
+        best = None
+        for h in sorted({0, hidden}):
+            p, thr, f1, calib = _oof(xs, ys, gs, h, seed)
+            if best is None or f1 > best[2] + 0.005:
+                best = (p, thr, f1, calib, h)
+        p, thr, f1, calib, h = best
+        head = fit_mlp(xs, ys, h, seed)
+        head.calib = calib
         specs[f"{flag}.v1"] = {
-            "threshold": thr, "oof_f1": round(2 * tp / (pred.sum() + ys.sum() + 1e-9), 4),
-            "oof_ece": ece(p, ys), "positives": int(ys.sum()), "turns": int(len(ys)),
+            "threshold": thr, "oof_f1": round(f1, 4), "oof_ece": ece(p, ys), "hidden": h,
+            "positives": int(ys.sum()), "turns": int(len(ys)),
         }
         heads[f"{flag}.v1"] = head
-        print(f"  flag {flag:<22} n={len(ys):>6} pos={int(ys.sum()):>5} thr={thr:.2f} "
-              f"OOF-F1={specs[f'{flag}.v1']['oof_f1']:.3f} ECE={specs[f'{flag}.v1']['oof_ece']:.3f}")
+        print(f"  flag {flag:<22} n={len(ys):>6} pos={int(ys.sum()):>5} hidden={h:<3} thr={thr:.2f} "
+              f"OOF-F1={f1:.3f} ECE={specs[f'{flag}.v1']['oof_ece']:.3f}")
     return heads, specs
 
 
@@ -224,7 +246,9 @@ def main(args: TrainArgs, encoder=None) -> dict:
         "features": list(FEATURES), "signals": sig_metrics, "detectors": specs,
         "training_data": {"signal_lines": str(data / "lines_train.jsonl"), "flag_conversations": str(data / "valid.jsonl"),
                           "extra": args.extra_conversations, "n_signal_lines": len(lines_tr),
-                          "n_flag_conversations": len(convs_va)},
+                          "n_flag_conversations": len(convs_va),
+                          "extra_files": [describe_file(p) for p in args.extra_conversations],
+                          "extra_heldout": [describe_file(p) for p in args.extra_heldout]},
     }
     (out / "config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False))
     print(f"4. wrote {out}")
@@ -235,7 +259,7 @@ def parse_args(argv: list[str] | None = None) -> TrainArgs:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, f in TrainArgs.__dataclass_fields__.items():
         flag = "--" + name.replace("_", "-")
-        if name == "extra_conversations":
+        if name in ("extra_conversations", "extra_heldout"):
             ap.add_argument(flag, nargs="*", default=[], help=f.metadata["help"])
         else:
             typ = int if name in ("seed", "max_train_samples", "hidden") else str

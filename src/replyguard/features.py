@@ -18,7 +18,7 @@ from rapidfuzz import fuzz
 
 from replyguard.context import TurnContext
 from replyguard.heads import Head
-from replyguard.text import fold, has_specifics, segments
+from replyguard.text import clauses, fold, has_specifics, segments
 
 CUSTOMER_SIGNALS = ("upset", "settled", "asks")
 AGENT_SIGNALS = ("ack", "stock", "promo", "defensive")
@@ -69,9 +69,12 @@ class Featurizer:
         if not contexts:
             return []
         segs = [segments(c.reply) for c in contexts]
+        # opening clauses ("实在抱歉，…", "I'm sorry —") carry acknowledgement that a
+        # whole-sentence embedding of a long answer drowns out
+        heads = [[h for x in s if (h := clauses(x)[0]) != x] for s in segs]
         texts: list[str] = []
-        for c, s in zip(contexts, segs):
-            texts += [c.reply, c.open_msg, c.question, *c.prev_customer[-2:], *c.prev_agent]
+        for c, s, h in zip(contexts, segs, heads):
+            texts += [c.reply, c.open_msg, c.question, *c.prev_customer[-2:], *c.prev_agent, *h]
             if len(s) > 1:
                 texts += s
         texts = [t for t in dict.fromkeys(texts) if t.strip()]
@@ -96,12 +99,9 @@ class Featurizer:
             P = pair_input(np.stack([emb(q) for q, _ in pairs]), np.stack([emb(r) for _, r in pairs]))
             rel = dict(zip(pairs, self.heads["relevance"].proba(P)))
 
-        out = []
-        for c, s in zip(contexts, segs):
-            out.append(self._one(c, s, emb, sig, rel))
-        return out
+        return [self._one(c, s, h, emb, sig, rel) for c, s, h in zip(contexts, segs, heads)]
 
-    def _one(self, c: TurnContext, s: list[str], emb, sig, rel) -> TurnFeatures:
+    def _one(self, c: TurnContext, s: list[str], heads: list[str], emb, sig, rel) -> TurnFeatures:
         g = lambda name, t: float(sig[name].get(t, 0.0)) if t.strip() else 0.0  # noqa: E731
         parts = s if len(s) > 1 else [c.reply]
         seg_scores = {name: np.array([g(name, p) for p in parts]) for name in AGENT_SIGNALS}
@@ -131,7 +131,7 @@ class Featurizer:
         x = np.array([
             up_open, up_prev, max(up_open, up_prev), g("settled", c.open_msg), g("asks", c.open_msg),
             g("asks", c.question), float(not c.open_msg.strip()),
-            max(g("ack", c.reply), seg_scores["ack"].max()), g("stock", c.reply),
+            max([g("ack", c.reply), seg_scores["ack"].max()] + [g("ack", h) for h in heads]), g("stock", c.reply),
             seg_scores["stock"].min(), seg_scores["stock"].mean(),
             max(g("promo", c.reply), seg_scores["promo"].max()),
             max(g("defensive", c.reply), seg_scores["defensive"].max()),

@@ -90,6 +90,19 @@ def segments(text: str) -> list[str]:
     return merged or [normalize(text)]
 
 
+_CLAUSE_SPLIT = re.compile(r"(?<=[，,、：:—])\s*|\s+-\s+")
+
+
+def clauses(segment: str) -> list[str]:
+    """Split one segment at commas/dashes, keeping short leading clauses on their own.
+
+    >>> clauses("实在抱歉，请问现在机器有拿到售后吗")
+    ['实在抱歉，', '请问现在机器有拿到售后吗']
+    """
+    parts = [p for p in _CLAUSE_SPLIT.split(segment) if p and p.strip()]
+    return parts or [segment]
+
+
 def has_specifics(text: str) -> int:
     """Count concrete details: numbers, anonymised values, codes, times."""
     t = normalize(text)
