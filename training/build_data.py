@@ -71,6 +71,8 @@ class State:
     complaint: bool = False  # a problem is being discussed (ads here are doubtful)
     last_move: str = ""
     prev_agent: list[str] = field(default_factory=list)
+    prev_tags: list[set] = field(default_factory=list)  # content of each agent turn: "ad", "defensive"
+    pending_tags: set = field(default_factory=set)
 
 
 class Composer:
@@ -115,7 +117,8 @@ class Composer:
             return self.c(self.x("apology_clauses"))
         return self.c(self.stock["empathy_opener"])
 
-    def ad(self, dom: dict) -> str:
+    def ad(self, dom: dict, st: State) -> str:
+        st.pending_tags.add("ad")
         return self.c(dom["ad"] + self.x("ads"))
 
     def _empathy_labels(self, st: State, has_ack: bool, gold: set, skip: set) -> None:
@@ -149,7 +152,7 @@ class Composer:
                 body += " " + self.c(dom["compensation"] + self.x("compensation"))
                 has_ack = True
             elif tail < 0.40:
-                body += " " + self.ad(dom)
+                body += " " + self.ad(dom, st)
                 if upset:
                     gold.add("ad_to_upset_customer")
                 elif st.complaint:
@@ -205,27 +208,33 @@ class Composer:
             generic = self.rng.random() < 0.5
             body = self.c(self.stock["defensive"] + self.x("defensive") if generic else dom["defensive"])
             gold.add("defensive")
+            st.pending_tags.add("defensive")
             (gold if generic and st.open_q else skip).add("non_answer")
             skip.add("missing_empathy")
             has_ack = True
         elif kind == "hold":
             body = self.c(self.stock["hold"])
         elif kind == "ad_only":
-            body = self.ad(dom)
+            body = self.ad(dom, st)
             gold.add("non_answer")
             if upset:
                 gold.add("ad_to_upset_customer")
             else:
                 skip.add("ad_to_upset_customer")
         else:  # repeat an earlier agent turn to a new customer message
-            body = self.noise.light_variant(self.c(st.prev_agent[-2:]))
+            i = self.rng.choice([-1, -2]) if len(st.prev_agent) > 1 else -1
+            body = self.noise.light_variant(st.prev_agent[i])
             gold |= {"boilerplate", "non_answer"}
             skip.add("missing_empathy")
             has_ack = True
-            if st.last_move == "ad_only" or "ad_to_upset_customer" in gold:
-                skip.add("ad_to_upset_customer")
+            tags = st.prev_tags[i]  # a repeat carries what the original said
+            st.pending_tags |= tags
+            if "defensive" in tags:
+                gold.add("defensive")
+            if "ad" in tags:
+                (gold if upset else skip).add("ad_to_upset_customer")
         if kind in ("bare", "closing_open", "greeting_late") and self.rng.random() < 0.15 and upset:
-            body += " " + self.ad(dom)
+            body += " " + self.ad(dom, st)
             gold.add("ad_to_upset_customer")
         self._empathy_labels(st, has_ack, gold, skip)
         return body, gold, skip, kind
@@ -242,6 +251,8 @@ class Composer:
             skip = skip - gold
             turns.append({"role": "agent", "text": text, "gold": sorted(gold), "skip": sorted(skip), "move": kind})
             st.prev_agent.append(text)
+            st.prev_tags.append(set(st.pending_tags))
+            st.pending_tags.clear()
             st.last_move = kind
             if st.upset_open or st.upset_last:
                 st.acked_since_upset = st.acked_since_upset or "missing_empathy" not in gold
@@ -263,9 +274,9 @@ class Composer:
                 elif pick < 0.7:
                     body = self.c(self.stock[rng.choice(["anything_else", "closing", "rate_request"])])
                     if rng.random() < 0.2 and st.settled:
-                        body += " " + self.c(dom["ad"])
+                        body += " " + self.ad(dom, st)
                 else:
-                    body = self.c(dom["ad"]) if st.settled else self.c(self.stock["closing"])
+                    body = self.ad(dom, st) if st.settled else self.c(self.stock["closing"])
                 say_agent(body, set(), set(), "closing_ok")
                 st.promo_asked = False
                 if rng.random() < 0.5:
