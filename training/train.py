@@ -127,15 +127,26 @@ def train_signals(lines_tr: list[dict], lines_va: list[dict], encoder) -> tuple[
             return a, np.array([r["label"] for r in rows])
 
         xtr, ytr = xy(tr)
-        head = fit_logistic(xtr, ytr, c=0.05 if name == "relevance" else 0.1)
         xva, yva = xy(va)
+        # model choice on the valid lines: regularisation strength, and for the pair head a
+        # small MLP (relevance is an interaction of question and reply, not additive)
+        candidates = [("logistic", c) for c in (0.003, 0.01, 0.03, 0.1)]
+        if name == "relevance":
+            candidates.append(("mlp", 64))
+        best = None
+        for kind, hp in candidates:
+            h = fit_logistic(xtr, ytr, c=hp) if kind == "logistic" else fit_mlp(xtr, ytr, int(hp), seed=0)
+            auc = float(roc_auc_score(yva, h.logit(xva))) if len(set(yva.tolist())) > 1 else 0.0
+            if best is None or auc > best[0]:
+                best = (auc, h, f"{kind}({hp})")
+        _, head, chosen = best
         head.calib = platt(head.logit(xva), yva)
         p = head.proba(xva)
-        metrics[name] = {"train_lines": len(tr), "valid_lines": len(va),
+        metrics[name] = {"train_lines": len(tr), "valid_lines": len(va), "model": chosen,
                          "valid_auc": round(float(roc_auc_score(yva, p)), 4) if len(set(yva)) > 1 else None,
                          "valid_ece": ece(p, yva)}
         heads[name] = head
-        print(f"  signal {name:<10} train={len(tr):>6} valid={len(va):>5} AUC={metrics[name]['valid_auc']}")
+        print(f"  signal {name:<10} train={len(tr):>6} valid={len(va):>5} {chosen:<14} AUC={metrics[name]['valid_auc']}")
     return heads, metrics
 
 

@@ -44,60 +44,104 @@ def _load(model: str):
 
 @app.command()
 def score(
-    input: Annotated[Path, typer.Argument(help="conversations: .jsonl (one per line) or .csv (one row per turn)")],
+    input: Annotated[Path, typer.Argument(help="conversations: .jsonl (one per line), .csv (one row per turn), "
+                                               ".parquet (either layout) or a folder of such files")],
     output: Annotated[Path, typer.Option("--output", "-o", help="findings, one JSON line per conversation")],
     model: ModelOpt = "replyguard-v1",
-    errors: Annotated[Path | None, typer.Option(help="also write bad records here (JSONL)")] = None,
+    errors: Annotated[Path | None, typer.Option(help="bad records, with line numbers (default OUTPUT.errors.jsonl)")] = None,
+    report: Annotated[Path | None, typer.Option(help="also write a self-contained HTML QA report")] = None,
+    engine: Annotated[str, typer.Option(help="local (this process, all cores) or ray (one model per Ray actor)")] = "local",
+    workers: Annotated[int | None, typer.Option(help="Ray actors (default: one per CPU)")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join (default: start a local one)")] = None,
+    chunk_size: Annotated[int, typer.Option(help="conversations per chunk (one model batch, one journal entry)")] = CHUNK,
+    fresh: Annotated[bool, typer.Option(help="ignore the progress of an interrupted run and start over")] = False,
 ) -> None:
-    """Flag every agent turn; write one result line per input conversation, in order."""
-    from replyguard.io import AtomicWriter, RecordError, read_conversations
+    """Flag every agent turn; write one result line per input conversation, in order.
 
-    if not input.exists():
-        err.print(f"[red]error:[/] {input}: no such file")
+    A killed run resumes where it stopped when the same command is run again; OUTPUT appears
+    only when complete.
+    """
+    from replyguard.batch import LocalEngine, model_id, score_file
+    from replyguard.sources import count_conversations, list_inputs
+
+    try:
+        paths = list_inputs(input)
+    except FileNotFoundError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    if engine == "local":
+        analyzer = _load(model)
+        folder = getattr(analyzer, "model", None)
+        eng, mid = LocalEngine(analyzer), model_id(analyzer.name, getattr(folder, "config", None))
+    elif engine == "ray":
+        eng, mid = _ray_engine(model, workers, ray_address, stage_dir=output.resolve().parent)
+    else:
+        err.print(f"[red]error:[/] --engine must be local or ray, not {engine!r}")
         raise typer.Exit(2)
-    analyzer = _load(model)
-    total = None
-    if input.stat().st_size < 200_000_000:
-        with open(input, "rb") as f:
-            total = sum(1 for line in f if line.strip()) if input.suffix != ".csv" else None
-    writer = AtomicWriter(output)
-    bad: list[RecordError] = []
-    n_ok = 0
+    total = count_conversations(paths)
+    shown = 0
+
+    def on_bad(rec) -> None:
+        nonlocal shown
+        shown += 1
+        if shown <= 20:
+            err.print(f"[red]bad record[/] {rec}")
+
     try:
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=err, disable=total is not None and total < 50) as progress:
             task = progress.add_task("score", total=total)
-            batch = []
+            res = score_file(input, output, eng, model_id=mid, errors=errors, chunk_size=chunk_size, fresh=fresh,
+                             progress=lambda n: progress.advance(task, n), on_bad=on_bad,
+                             on_note=lambda note: err.print(f"[yellow]{note}[/]"))
+    except KeyboardInterrupt:
+        err.print(f"[yellow]interrupted[/]; run the same command again to resume ({output}.journal keeps the progress)")
+        raise typer.Exit(130) from None
+    except (RuntimeError, ValueError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    if res.bad > 20:
+        err.print(f"[red]… {res.bad - 20} more bad records[/]")
+    err.print(f"scored {res.scored} conversations → {output}"
+              + (f"; [red]{res.bad} bad records skipped[/] (see {res.errors})" if res.bad else "")
+              + (f"; resumed after {res.resumed_chunks} finished chunks" if res.resumed_chunks else ""))
+    if report:
+        from replyguard.report import write_report
 
-            def flush() -> None:
-                nonlocal n_ok
-                for res in analyzer.score(batch):
-                    writer.write_line(res.model_dump(exclude_none=True))
-                n_ok += len(batch)
-                progress.advance(task, len(batch))
-                batch.clear()
-
-            for _, rec in read_conversations(input):
-                if isinstance(rec, RecordError):
-                    bad.append(rec)
-                    err.print(f"[red]bad record[/] {rec}")
-                    progress.advance(task, 1)
-                    continue
-                batch.append(rec)
-                if len(batch) >= CHUNK:
-                    flush()
-            if batch:
-                flush()
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
-    if errors:
-        errors.write_text("".join(json.dumps({"source": e.source, "line": e.line, "id": e.record_id,
-                                              "problem": e.problem}, ensure_ascii=False) + "\n" for e in bad))
-    err.print(f"scored {n_ok} conversations → {output}" + (f"; [red]{len(bad)} bad records skipped[/]" if bad else ""))
-    if bad:
+        write_report(paths, output, report, model=mid)
+        err.print(f"report → {report}")
+    if res.bad:
         raise typer.Exit(1)
+
+
+def _ray_engine(model: str, workers: int | None, address: str | None, stage_dir: Path):
+    """A Ray engine whose actors each load ``model`` once (single-threaded: one actor per CPU);
+    chunks are staged beside the output, so a shared output disk serves a whole cluster."""
+    from functools import partial
+
+    from replyguard.analyzer import Analyzer, resolve_model
+    from replyguard.batch import model_id
+
+    try:
+        import ray  # noqa: F401
+
+        from replyguard.batch_ray import RayEngine
+    except ImportError:
+        err.print("[red]error:[/] --engine ray needs Ray: pip install 'replyguard[ray]'")
+        raise typer.Exit(2) from None
+    if model == "rules":
+        from replyguard.rules import RuleAnalyzer
+
+        return RayEngine(RuleAnalyzer, workers, stage_dir=stage_dir, address=address), model_id("rules", None)
+    try:
+        folder = resolve_model(model)
+    except FileNotFoundError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    config = json.loads((folder / "config.json").read_text())
+    factory = partial(Analyzer.load, str(folder.resolve()), threads=1)
+    engine = RayEngine(factory, workers, stage_dir=stage_dir, address=address)
+    return engine, model_id(config.get("name", folder.name), config)
 
 
 def _print_flagged(gold_convs, results) -> None:
@@ -182,17 +226,82 @@ def demo(
 def train(
     data: Annotated[Path, typer.Option(help="generated data folder")] = Path("data/generated"),
     name: Annotated[str, typer.Option(help="name of the new model version")] = "replyguard-v1",
-    add_labels: Annotated[list[Path] | None, typer.Option(help="extra gold JSONL files (corrections)")] = None,
+    add_labels: Annotated[list[Path] | None, typer.Option(
+        help="corrections: gold JSONL, or CSV conversation_id,index,flag,label (with --conversations)")] = None,
+    conversations: Annotated[Path | None, typer.Option(
+        help="the scored conversations a corrections CSV refers to (file or folder)")] = None,
+    base: Annotated[str, typer.Option(help="model the new version is compared with")] = "replyguard-v1",
+    holdout: Annotated[float, typer.Option(help="share of corrected conversations kept out of training")] = 0.2,
+    seed: Annotated[int, typer.Option(help="seed for training and the held-out split")] = 0,
 ) -> None:
-    """Train a model version (signal heads + flag heads) into models/NAME."""
-    from replyguard.analyzer import models_dir
+    """Train a model version (signal heads + flag heads) into models/NAME.
 
-    sys.path.insert(0, str(models_dir().parent))
+    With --add-labels the corrections are split (by conversation) into a training part, added
+    to the flag training data, and a held-out part; both are saved in models/NAME/corrections/
+    and recorded in its config.json, and the new version is compared with --base per flag.
+    """
+    from replyguard.analyzer import models_dir, resolve_model
+
+    for root in (Path(__file__).resolve().parents[2], models_dir().parent):  # where training/ lives
+        if (root / "training").is_dir():
+            sys.path.insert(0, str(root))
+            break
     from training.train import TrainArgs
     from training.train import main as train_main
 
-    train_main(TrainArgs(data=str(data), out=str(models_dir() / name), name=name,
-                         extra_conversations=[str(p) for p in add_labels or []]))
+    out_dir = models_dir() / name
+    if not add_labels:
+        train_main(TrainArgs(data=str(data), out=str(out_dir), name=name, seed=seed))
+        return
+    from replyguard.corrections import CorrectionsError, load_corrections, split, write_jsonl
+
+    try:
+        if name == base:
+            raise CorrectionsError(f"--name must differ from --base ({base}): versions live side by side")
+        resolve_model(base)
+        golds = [g for p in add_labels for g in load_corrections(p, conversations)]
+        if not golds:
+            raise CorrectionsError("the corrections hold no conversation")
+    except (CorrectionsError, FileNotFoundError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    tr, ho = split(golds, holdout, seed)
+    tr_path = write_jsonl(out_dir / "corrections" / "train.jsonl", tr)
+    ho_path = write_jsonl(out_dir / "corrections" / "heldout.jsonl", ho)
+    err.print(f"corrections: {len(golds)} conversations → {len(tr)} added to training, {len(ho)} held out")
+    train_main(TrainArgs(data=str(data), out=str(out_dir), name=name, seed=seed,
+                         extra_conversations=[str(tr_path)], extra_heldout=[str(ho_path)]))
+    sets = [(f"{data.name}/heldout", data / "heldout.jsonl"), ("corrections held out", ho_path)]
+    sets = [(label, path) for label, path in sets if path.exists() and path.stat().st_size]
+    comparison: dict[str, dict] = {label: {} for label, _ in sets}
+    for m in (base, name):  # one model in memory at a time
+        analyzer = _load(m)
+        for label, path in sets:
+            comparison[label][m] = run_eval(path, m, analyzer=analyzer)[2]
+        del analyzer
+    (out_dir / "comparison.json").write_text(json.dumps(comparison, indent=1))
+    for label, reports in comparison.items():
+        out.print(_comparison_table(reports[base], reports[name], f"{label}: {base} → {name}"))
+
+
+def _comparison_table(old: dict, new: dict, title: str) -> Table:
+    """Per-flag precision / recall / F1 of two models on one evaluation set, with the F1 change."""
+    table = Table(title=title)
+    for col in ("flag", "old P/R/F1", "new P/R/F1", "ΔF1", "n"):
+        table.add_column(col, justify="left" if col == "flag" else "right")
+    for flag in FLAGS:
+        a, b = old["all"][flag], new["all"][flag]
+        table.add_row(flag, f"{a['precision']:.2f}/{a['recall']:.2f}/{a['f1']:.2f}",
+                      f"{b['precision']:.2f}/{b['recall']:.2f}/{b['f1']:.2f}", _delta(b["f1"] - a["f1"]),
+                      str(b["support"]))
+    table.add_row("macro-F1 (mission)", f"{old['all']['macro_f1']:.3f}", f"{new['all']['macro_f1']:.3f}",
+                  _delta(new["all"]["macro_f1"] - old["all"]["macro_f1"]), "")
+    return table
+
+
+def _delta(d: float) -> str:
+    style = "green" if d > 0.005 else "red" if d < -0.005 else "dim"
+    return f"[{style}]{d:+.3f}[/]"
 
 
 def _register_extensions() -> None:
