@@ -76,11 +76,8 @@ def score_chunk(analyzer, conversations: list[Conversation]) -> bytes:
     '{"id": "c-1", "score": 100.0, "lang": "en", "turns": [...]}\\n'
     """
     encoder = getattr(analyzer, "encoder", None)  # the rule baseline has none
-    if hasattr(encoder, "clear_cache"):
+    if hasattr(encoder, "clear_cache"):  # see the module docstring for why
         encoder.clear_cache()
-    elif hasattr(encoder, "_cache"):  # replyguard.encoder.Encoder (see module docstring for why)
-        with encoder._lock:
-            encoder._cache.clear()
     lines = [json.dumps(r.model_dump(exclude_none=True), ensure_ascii=False) + "\n"
              for r in analyzer.score(conversations)]
     return "".join(lines).encode("utf-8")

@@ -88,6 +88,11 @@ class Encoder:
         charmap = {int(k): v for k, v in json.loads(cm_file.read_text()).items()} if cm_file.exists() else {}
         return cls(model, charmap, name=folder.name)
 
+    def clear_cache(self) -> None:
+        """Forget cached embeddings (batch chunks start clean so results never depend on order)."""
+        with self._lock:
+            self._cache.clear()
+
     def save_cache(self, path: str | os.PathLike) -> None:
         """Persist the embedding cache (training reuses it across runs)."""
         with self._lock:
