@@ -62,6 +62,8 @@ class ModelFolder:
         detectors = []
         for name, spec in config["detectors"].items():
             det_cls = REGISTRY[name]
+            if tuple(spec.get("features", FEATURES)) != det_cls.features:
+                raise ValueError(f"{path}: {name} was trained on other features; retrain with this version")
             detectors.append(det_cls(Head.from_tensors(tensors, f"flag.{name}"), spec["threshold"]))
         return cls(path, config, signals, detectors)
 

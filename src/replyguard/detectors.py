@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from replyguard.features import TurnFeatures
+from replyguard.features import FEATURES, TurnFeatures
 from replyguard.heads import Head
 from replyguard.schema import Finding
 
@@ -32,10 +32,17 @@ class Detector:
 
     flag: ClassVar[str]
     version: ClassVar[str] = "v1"
+    # Features the head reads. Flags defined by a few signals see only those, so the head
+    # cannot latch onto incidental regularities of the training conversations.
+    features: ClassVar[tuple[str, ...]] = FEATURES
 
     def __init__(self, head: Head, threshold: float) -> None:
         self.head = head
         self.threshold = float(threshold)
+
+    @classmethod
+    def columns(cls) -> list[int]:
+        return [FEATURES.index(f) for f in cls.features]
 
     @property
     def name(self) -> str:
@@ -44,7 +51,7 @@ class Detector:
     def proba(self, feats: list[TurnFeatures]) -> np.ndarray:
         if not feats:
             return np.zeros(0, dtype=np.float32)
-        return self.head.proba(np.stack([f.x for f in feats]))
+        return self.head.proba(np.stack([f.x for f in feats])[:, self.columns()])
 
     def predict(self, feats: list[TurnFeatures]) -> list[Finding | None]:
         out: list[Finding | None] = []
@@ -107,6 +114,8 @@ class Boilerplate(Detector):
 @register
 class AdToUpsetCustomer(Detector):
     flag = "ad_to_upset_customer"
+    features = ("promo_max", "up_open", "up_prev", "up_max", "settled", "asks_open", "promo_upset",
+                "ack_max", "open_empty", "specifics")
 
     def evidence(self, f: TurnFeatures) -> str:
         return _seg_by(f, "promo")
@@ -119,6 +128,7 @@ class AdToUpsetCustomer(Detector):
 @register
 class MissingEmpathy(Detector):
     flag = "missing_empathy"
+    features = ("up_open", "up_prev", "up_max", "ack_max", "ack_prev", "upset_noack", "settled", "open_empty")
 
     def evidence(self, f: TurnFeatures) -> str:
         return f.segments[0]
@@ -131,6 +141,7 @@ class MissingEmpathy(Detector):
 @register
 class Defensive(Detector):
     flag = "defensive"
+    features = ("def_max", "ack_max", "up_max", "rel_max", "stock_min", "len_reply", "asks_q")
 
     def evidence(self, f: TurnFeatures) -> str:
         return _seg_by(f, "defensive")

@@ -30,6 +30,9 @@ FEATURES = (
     "ack_max", "stock_whole", "stock_min", "stock_mean", "promo_max", "def_max",
     "rel", "rel_max", "rep_cos", "rep_char", "seg_rep_frac", "n_prev_agent",
     "len_reply", "len_open", "specifics", "n_segs", "cust_repeat", "ack_prev",
+    # interactions the flags are defined by (LABELS.md), so even a linear head can express
+    # "upset and no acknowledgement", "promotion while upset", "asked and not engaged with"
+    "upset_noack", "promo_upset", "asks_norel", "asks_stock", "repeat_new",
 )
 REPEAT_CHAR = 85.0  # rapidfuzz ratio (0-100) above which two folded segments are "the same"
 
@@ -141,4 +144,11 @@ class Featurizer:
             min(has_specifics(c.reply), 3) / 3.0, np.log1p(len(parts)), cust_repeat,
             g("ack", c.prev_agent[-1]) if c.prev_agent else 0.0,
         ], dtype=np.float32)
+        up, ack, promo = float(x[2]), float(x[7]), float(x[11])
+        asks, rel, stock_min = float(x[5]), float(x[14]), float(x[9])
+        new_msg = float(bool(c.open_msg.strip()))
+        x = np.concatenate([x, np.array([
+            up * (1.0 - ack), promo * up, asks * (1.0 - rel), asks * stock_min,
+            max(rep_char, seg_rep) * new_msg,
+        ], dtype=np.float32)])
         return TurnFeatures(c, x, parts, seg_scores, repeat_of)
