@@ -378,7 +378,7 @@ CUSTOMER_LINES = {  # role -> (upset, settled, asks); None = not used for that s
     "impatient_followup": (1, 0, None), "resigned": (1, 0, 0), "satisfied": (0, 1, 0),
     "ack": (0, None, 0), "neutral_chitchat": (0, 0, None), "upset_marks": (1, 0, None),
 }
-AGENT_LINES = {  # role -> (ack, stock, promo, defensive)
+AGENT_LINES = {  # role -> (ack, stock, promo, defensive); "hold" is 1 for hold lines only
     "bare_apology": (1, 1, 0, 0), "bare_empathy": (1, 1, 0, 0), "empathy_opener": (1, 1, 0, 0),
     "specific_empathy": (1, 0, 0, 0), "patience": (None, 1, 0, 0), "feedback_important": (None, 1, 0, 0),
     "anything_else": (0, 1, 0, 0), "closing": (0, 1, 0, 0), "rate_request": (0, 1, 0, 0),
@@ -404,6 +404,7 @@ def signal_lines(lang: str, split: str, rng: random.Random) -> Iterator[dict]:
         for name, y in zip(("ack", "stock", "promo", "defensive"), AGENT_LINES[role]):
             if y is not None:
                 yield {"signal": name, "text": text, "label": y, "lang": lang}
+        yield {"signal": "hold", "text": text, "label": int(role == "hold"), "lang": lang}
 
     for role in CUSTOMER_LINES:
         for t in comp.stock.get(role, []):

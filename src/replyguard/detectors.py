@@ -97,6 +97,11 @@ class NonAnswer(Detector):
 @register
 class Boilerplate(Detector):
     flag = "boilerplate"
+    # canned text is a property of the reply and of what the agent sent before; how relevant
+    # the reply is belongs to non_answer
+    features = ("stock_whole", "stock_min", "stock_mean", "rep_cos", "rep_char", "seg_rep_frac", "repeat_new",
+                "specifics", "len_reply", "n_segs", "open_empty", "settled", "ack_max", "hold_max",
+                "n_prev_agent", "asks_stock", "asks_q", "up_max")
 
     def evidence(self, f: TurnFeatures) -> str:
         if f.repeat_of and (f.f("rep_char") > 0.8 or f.f("seg_rep_frac") > 0):

@@ -66,7 +66,7 @@ class Encoder:
         self.charmap = charmap
         self.name = name
         self.prefix = prefix
-        self.dim = int(model.get_sentence_embedding_dimension())
+        self.dim = int(model.get_embedding_dimension())
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()

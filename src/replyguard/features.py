@@ -21,7 +21,7 @@ from replyguard.heads import Head
 from replyguard.text import clauses, fold, has_specifics, segments
 
 CUSTOMER_SIGNALS = ("upset", "settled", "asks")
-AGENT_SIGNALS = ("ack", "stock", "promo", "defensive")
+AGENT_SIGNALS = ("ack", "stock", "promo", "defensive", "hold")
 PAIR_SIGNALS = ("relevance",)
 SIGNALS = CUSTOMER_SIGNALS + AGENT_SIGNALS + PAIR_SIGNALS
 
@@ -33,6 +33,8 @@ FEATURES = (
     # interactions the flags are defined by (LABELS.md), so even a linear head can express
     # "upset and no acknowledgement", "promotion while upset", "asked and not engaged with"
     "upset_noack", "promo_upset", "asks_norel", "asks_stock", "repeat_new",
+    # a hold message is the one stock line that is fine the first time (LABELS.md)
+    "hold_max",
 )
 REPEAT_CHAR = 85.0  # rapidfuzz ratio (0-100) above which two folded segments are "the same"
 
@@ -149,6 +151,6 @@ class Featurizer:
         new_msg = float(bool(c.open_msg.strip()))
         x = np.concatenate([x, np.array([
             up * (1.0 - ack), promo * up, asks * (1.0 - rel), asks * stock_min,
-            max(rep_char, seg_rep) * new_msg,
+            max(rep_char, seg_rep) * new_msg, max(g("hold", c.reply), seg_scores["hold"].max()),
         ], dtype=np.float32)])
         return TurnFeatures(c, x, parts, seg_scores, repeat_of)
