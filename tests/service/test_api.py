@@ -79,7 +79,7 @@ class _HashST:
     def __init__(self) -> None:
         self.hash = HashEncoder()
 
-    def get_sentence_embedding_dimension(self) -> int:
+    def get_embedding_dimension(self) -> int:
         return self.hash.dim
 
     def encode(self, texts, **_kw) -> np.ndarray:
