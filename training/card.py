@@ -17,7 +17,7 @@ import numpy as np
 
 from replyguard.analyzer import Analyzer, resolve_model
 from replyguard.context import build_contexts
-from replyguard.evaluate import evaluate
+from replyguard.evaluate import evaluate, fmt
 from replyguard.io import RecordError, read_conversations
 from replyguard.rules import RuleAnalyzer
 from replyguard.schema import FLAGS
@@ -66,10 +66,11 @@ def table(rows: list[tuple[str, dict]], langs: list[str]) -> str:
                 if not t:
                     cells.append("–")
                 elif flag == "macro_f1":
-                    cells.append(f"**{t['macro_f1']:.3f}**")
+                    cells.append(f"**{fmt(t['macro_f1'])}**")
                 else:
                     m = t[flag]
-                    cells.append(f"{m['f1']:.2f}" + (f" ({m['precision']:.2f}/{m['recall']:.2f})" if lang == "all" else ""))
+                    pr = f" ({fmt(m['precision'], 2)}/{fmt(m['recall'], 2)})" if lang == "all" and m["f1"] is not None else ""
+                    cells.append(fmt(m["f1"], 2) + pr)
         lines.append(f"| {flag} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -91,7 +92,7 @@ def main() -> None:
     for name, gold in sets.items():
         if gold:
             metrics["sets"][name] = {sys_name: score(a, gold) for sys_name, a in systems}
-            print(f"{name}: " + ", ".join(f"{s}={m['all']['macro_f1']:.3f}" for s, m in metrics["sets"][name].items()))
+            print(f"{name}: " + ", ".join(f"{s}={fmt(m['all']['macro_f1'])}" for s, m in metrics["sets"][name].items()))
     if sets["heldout"]:
         metrics["ece_heldout"] = calibration(analyzer, sets["heldout"])
     sys.path.insert(0, str(ROOT / "eval"))

@@ -157,6 +157,8 @@ def _print_flagged(gold_convs, results) -> None:
 
 
 def _report_table(report: dict, title: str) -> Table:
+    from replyguard.evaluate import fmt
+
     table = Table(title=title)
     table.add_column("flag")
     blocks = [("all", report["all"])] + sorted(report.get("by_lang", {}).items())
@@ -166,9 +168,9 @@ def _report_table(report: dict, title: str) -> Table:
         row = [flag]
         for _, t in blocks:
             m = t[flag]
-            row.append(f"{m['precision']:.2f}/{m['recall']:.2f}/{m['f1']:.2f} (n={m['support']})")
+            row.append(f"{fmt(m['precision'], 2)}/{fmt(m['recall'], 2)}/{fmt(m['f1'], 2)} (n={m['support']})")
         table.add_row(*row)
-    table.add_row("macro-F1 (mission)", *[f"{t['macro_f1']:.3f}" for _, t in blocks])
+    table.add_row("macro-F1 (mission)", *[fmt(t["macro_f1"]) for _, t in blocks])
     return table
 
 
@@ -286,20 +288,27 @@ def train(
 
 def _comparison_table(old: dict, new: dict, title: str) -> Table:
     """Per-flag precision / recall / F1 of two models on one evaluation set, with the F1 change."""
+    from replyguard.evaluate import fmt
+
     table = Table(title=title)
     for col in ("flag", "old P/R/F1", "new P/R/F1", "ΔF1", "n"):
         table.add_column(col, justify="left" if col == "flag" else "right")
+
+    def prf(m: dict) -> str:
+        return f"{fmt(m['precision'], 2)}/{fmt(m['recall'], 2)}/{fmt(m['f1'], 2)}"
+
     for flag in FLAGS:
         a, b = old["all"][flag], new["all"][flag]
-        table.add_row(flag, f"{a['precision']:.2f}/{a['recall']:.2f}/{a['f1']:.2f}",
-                      f"{b['precision']:.2f}/{b['recall']:.2f}/{b['f1']:.2f}", _delta(b["f1"] - a["f1"]),
-                      str(b["support"]))
-    table.add_row("macro-F1 (mission)", f"{old['all']['macro_f1']:.3f}", f"{new['all']['macro_f1']:.3f}",
-                  _delta(new["all"]["macro_f1"] - old["all"]["macro_f1"]), "")
+        table.add_row(flag, prf(a), prf(b), _delta(a["f1"], b["f1"]), str(b["support"]))
+    table.add_row("macro-F1 (mission)", fmt(old["all"]["macro_f1"]), fmt(new["all"]["macro_f1"]),
+                  _delta(old["all"]["macro_f1"], new["all"]["macro_f1"]), "")
     return table
 
 
-def _delta(d: float) -> str:
+def _delta(old: float | None, new: float | None) -> str:
+    if old is None or new is None:
+        return "–"
+    d = new - old
     style = "green" if d > 0.005 else "red" if d < -0.005 else "dim"
     return f"[{style}]{d:+.3f}[/]"
 

@@ -23,8 +23,8 @@ def register(cls: type["Detector"]) -> type["Detector"]:
     return cls
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= EVIDENCE_CHARS else text[: EVIDENCE_CHARS - 1] + "…"
+def _clip(text: str, limit: int = EVIDENCE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Detector:
@@ -91,7 +91,7 @@ class NonAnswer(Detector):
             why = "only stock phrases; nothing addresses the question"
         else:
             why = f"does not engage with the question (relevance {f.f('rel_max'):.2f})"
-        return f"customer asked \"{_clip(q)[:60]}\"; reply {why}" if q else f"reply {why}"
+        return f"customer asked \"{_clip(q, 60)}\"; reply {why}" if q else f"reply {why}"
 
 
 @register

@@ -10,12 +10,21 @@ from replyguard.schema import FLAGS, MISSION_FLAGS, GoldConversation, ScoredConv
 Predicted = dict[int, set[str]]  # turn index -> flags
 
 
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    p = tp / (tp + fp) if tp + fp else (1.0 if not fn else 0.0)
-    r = tp / (tp + fn) if tp + fn else 1.0
+def _prf(tp: int, fp: int, fn: int) -> dict:
+    """P/R/F1; with no gold and no predicted positives the scores are undefined (None) and
+    the flag is left out of the macro average rather than counted as a perfect 1.0."""
+    if tp + fp + fn == 0:
+        return {"precision": None, "recall": None, "f1": None, "support": 0, "predicted": 0}
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
     return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4),
             "support": tp + fn, "predicted": tp + fp}
+
+
+def _macro(table: dict) -> float | None:
+    vals = [table[f]["f1"] for f in MISSION_FLAGS if table[f]["f1"] is not None]
+    return round(sum(vals) / len(vals), 4) if vals else None
 
 
 def evaluate(gold: Iterable[GoldConversation], predicted: Iterable[ScoredConversation],
@@ -23,7 +32,8 @@ def evaluate(gold: Iterable[GoldConversation], predicted: Iterable[ScoredConvers
     """Compare predictions with gold labels; flags listed in a turn's ``skip`` are not scored.
 
     Returns ``{"all": {flag: prf, "macro_f1": x}, "by_lang": {lang: {...}}, "turns": n}``;
-    ``macro_f1`` averages the four mission flags (all but ``defensive``).
+    ``macro_f1`` averages the four mission flags (all but ``defensive``) that are defined
+    on the set (a flag with neither gold nor predicted positives has no F1).
     ``on_error`` receives every false positive / negative with its context.
     """
     counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: {f: [0, 0, 0] for f in FLAGS})
@@ -57,12 +67,17 @@ def evaluate(gold: Iterable[GoldConversation], predicted: Iterable[ScoredConvers
     out: dict = {"turns": n_turns}
     for key, c in counts.items():
         table = {flag: _prf(*c[flag]) for flag in FLAGS}
-        table["macro_f1"] = round(sum(table[f]["f1"] for f in MISSION_FLAGS) / len(MISSION_FLAGS), 4)
+        table["macro_f1"] = _macro(table)
         if key == "all":
             out["all"] = table
         else:
             out.setdefault("by_lang", {})[key] = table
     return out
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    """A metric for display; undefined metrics show as an en dash."""
+    return "–" if x is None else f"{x:.{digits}f}"
 
 
 def format_table(report: dict, title: str = "") -> str:
@@ -72,9 +87,9 @@ def format_table(report: dict, title: str = "") -> str:
     for name, table in blocks:
         if not table:
             continue
-        lines.append(f"[{name}]  macro-F1 (4 mission flags) = {table['macro_f1']:.3f}")
+        lines.append(f"[{name}]  macro-F1 (4 mission flags) = {fmt(table['macro_f1'])}")
         lines.append(f"  {'flag':<22}{'P':>7}{'R':>7}{'F1':>7}{'n':>6}")
         for flag in FLAGS:
             m = table[flag]
-            lines.append(f"  {flag:<22}{m['precision']:>7.3f}{m['recall']:>7.3f}{m['f1']:>7.3f}{m['support']:>6}")
+            lines.append(f"  {flag:<22}{fmt(m['precision']):>7}{fmt(m['recall']):>7}{fmt(m['f1']):>7}{m['support']:>6}")
     return "\n".join(lines)
