@@ -37,12 +37,47 @@ def binary(y: np.ndarray, p: np.ndarray) -> dict:
             "recall": round(float(recall_score(y, pred)), 4), "f1": round(float(f1_score(y, pred)), 4), "n": int(len(y))}
 
 
-def ecd(model: ModelFolder, enc) -> dict:
+def ecd_groups() -> dict[str, list[tuple[int, str]]]:
+    """ECD test: context (tab-joined utterances) -> [(label, candidate reply)]."""
     groups: dict[str, list[tuple[int, str]]] = {}
     for line in (DATA / "ecd_sample" / "test").read_text(encoding="utf-8").splitlines():
         parts = line.split("\t")
-        label, ctx, cand = int(parts[0]), parts[1:-1], parts[-1]
-        groups.setdefault("\t".join(ctx), []).append((label, unsegment(cand)))
+        groups.setdefault("\t".join(parts[1:-1]), []).append((int(parts[0]), unsegment(parts[-1])))
+    return groups
+
+
+def dd_paragraphs(limit: int) -> list[dict]:
+    data = json.loads((DATA / "dailydialog_plusplus" / "test-v1.0.json").read_text())
+    paras = [p for topic in data["data"] for p in topic["paragraphs"]]
+    random.Random(0).shuffle(paras)
+    return paras[: limit // 10]
+
+
+def dd_last_turn(para: dict) -> str:
+    return para["context"].strip().split("\n\n")[-1].split(":", 1)[-1].strip()
+
+
+def sentiment_rows(name: str, limit: int) -> list[tuple[int, str]]:
+    """(1 = negative review, text), a fixed random sample."""
+    with open(DATA / "chinese_sentiment" / name, encoding="utf-8") as f:
+        rows = [(1 - int(r["label"]), r["review"]) for r in csv.DictReader(f) if r["review"]]
+    random.Random(0).shuffle(rows)
+    return rows[:limit]
+
+
+def sms_rows(limit: int) -> list[tuple[int, str]]:
+    """(1 = spam, text), a fixed random sample."""
+    lines = (DATA / "sms_spam" / "SMSSpamCollection").read_text(encoding="utf-8").splitlines()
+    rows = [(int(lab == "spam"), text) for lab, text in (line.split("\t", 1) for line in lines)]
+    random.Random(0).shuffle(rows)
+    return rows[:limit]
+
+
+SENTIMENT_FILES = ("waimai_10k.csv", "ChnSentiCorp_htl_all.csv")
+
+
+def ecd(model: ModelFolder, enc) -> dict:
+    groups = ecd_groups()
     r1 = r2 = mrr = 0.0
     ys, ps = [], []
     for ctx, cands in groups.items():
@@ -62,14 +97,11 @@ def ecd(model: ModelFolder, enc) -> dict:
 
 
 def dailydialog(model: ModelFolder, enc, limit: int) -> dict:
-    data = json.loads((DATA / "dailydialog_plusplus" / "test-v1.0.json").read_text())
-    paras = [p for topic in data["data"] for p in topic["paragraphs"]]
-    random.Random(0).shuffle(paras)
     out = {}
     for kind, tag in (("adversarial", "Adversarial"), ("random", "Random")):
         ys, ps, wins, pairs = [], [], 0, 0
-        for para in paras[: limit // 10]:
-            last = para["context"].strip().split("\n\n")[-1].split(":", 1)[-1].strip()
+        for para in dd_paragraphs(limit):
+            last = dd_last_turn(para)
             pos = [r["text"] for r in para["responses"] if r["label"].startswith("1")]
             neg = [r["text"] for r in para["responses"] if tag in r["label"]]
             e = enc.encode(pos + neg)
@@ -87,22 +119,17 @@ def dailydialog(model: ModelFolder, enc, limit: int) -> dict:
 
 def sentiment(model: ModelFolder, enc, limit: int) -> dict:
     out = {}
-    for name in ("waimai_10k.csv", "ChnSentiCorp_htl_all.csv"):
-        with open(DATA / "chinese_sentiment" / name, encoding="utf-8") as f:
-            rows = [(1 - int(r["label"]), r["review"]) for r in csv.DictReader(f) if r["review"]]
-        random.Random(0).shuffle(rows)
-        rows = rows[:limit]
+    for name in SENTIMENT_FILES:
+        rows = sentiment_rows(name, limit)
         p = model.signals["upset"].proba(enc.encode([t for _, t in rows]))
         out[name.split(".")[0]] = binary(np.array([y for y, _ in rows]), p)
     return out
 
 
 def sms(model: ModelFolder, enc, limit: int) -> dict:
-    rows = [line.split("\t", 1) for line in (DATA / "sms_spam" / "SMSSpamCollection").read_text(encoding="utf-8").splitlines()]
-    random.Random(0).shuffle(rows)
-    rows = rows[:limit]
+    rows = sms_rows(limit)
     p = model.signals["promo"].proba(enc.encode([t for _, t in rows]))
-    return binary(np.array([lab == "spam" for lab, _ in rows], dtype=int), p)
+    return binary(np.array([y for y, _ in rows]), p)
 
 
 class _RuleSignals:
@@ -132,38 +159,26 @@ def rules_baseline(limit: int) -> dict:
     """Same sets, same samples, scored by the rule baseline."""
     rs = _RuleSignals()
     out: dict = {}
-    groups: dict[str, list[tuple[int, str]]] = {}
-    for line in (DATA / "ecd_sample" / "test").read_text(encoding="utf-8").splitlines():
-        parts = line.split("\t")
-        groups.setdefault("\t".join(parts[1:-1]), []).append((int(parts[0]), unsegment(parts[-1])))
+    groups = ecd_groups()
     r1 = 0.0
     for ctx, cands in groups.items():
         p = rs.relevance(unsegment(ctx.split("\t")[-1]), [c for _, c in cands])
         pos = [i for i, (lab, _) in enumerate(cands) if lab == 1][0]
         r1 += int((p > p[pos]).sum()) == 0 and int((p == p[pos]).sum()) == 1
     out["ecd_relevance"] = {"R10@1": round(r1 / len(groups), 4)}
-    data = json.loads((DATA / "dailydialog_plusplus" / "test-v1.0.json").read_text())
-    paras = [p for topic in data["data"] for p in topic["paragraphs"]]
-    random.Random(0).shuffle(paras)
     ys, ps = [], []
-    for para in paras[: limit // 10]:
-        last = para["context"].strip().split("\n\n")[-1].split(":", 1)[-1].strip()
+    for para in dd_paragraphs(limit):
         resp = [r for r in para["responses"] if not r["label"].startswith("0 (Random")]
         ys += [int(r["label"].startswith("1")) for r in resp]
-        ps += list(rs.relevance(last, [r["text"] for r in resp]))
+        ps += list(rs.relevance(dd_last_turn(para), [r["text"] for r in resp]))
     out["dailydialog_relevance"] = {"adversarial": {"auc": round(float(roc_auc_score(ys, ps)), 4)}}
-    sent = {}
-    for name in ("waimai_10k.csv", "ChnSentiCorp_htl_all.csv"):
-        with open(DATA / "chinese_sentiment" / name, encoding="utf-8") as f:
-            rows = [(1 - int(r["label"]), r["review"]) for r in csv.DictReader(f) if r["review"]]
-        random.Random(0).shuffle(rows)
-        rows = rows[:limit]
-        sent[name.split(".")[0]] = binary(np.array([y for y, _ in rows]), rs.upset([t for _, t in rows]))
-    out["chinese_sentiment_negativity"] = sent
-    rows = [line.split("\t", 1) for line in (DATA / "sms_spam" / "SMSSpamCollection").read_text(encoding="utf-8").splitlines()]
-    random.Random(0).shuffle(rows)
-    rows = rows[:limit]
-    out["sms_promo"] = binary(np.array([lab == "spam" for lab, _ in rows], dtype=int), rs.promo([t for _, t in rows]))
+    out["chinese_sentiment_negativity"] = {}
+    for name in SENTIMENT_FILES:
+        rows = sentiment_rows(name, limit)
+        out["chinese_sentiment_negativity"][name.split(".")[0]] = binary(
+            np.array([y for y, _ in rows]), rs.upset([t for _, t in rows]))
+    rows = sms_rows(limit)
+    out["sms_promo"] = binary(np.array([y for y, _ in rows]), rs.promo([t for _, t in rows]))
     return out
 
 
