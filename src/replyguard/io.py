@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import tempfile
@@ -77,42 +75,15 @@ def read_jsonl(path: str | Path, gold: bool = False) -> Iterator[tuple[int, Conv
 
 
 def read_csv(path: str | Path) -> Iterator[tuple[int, Conversation | RecordError]]:
-    """CSV with one row per turn: conversation_id, role, text[, agent_id, ts]; rows in order."""
-    source = str(path)
-    raw = Path(path).read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        yield 1, RecordError(source, 1, None, f"not valid UTF-8 ({e.reason} at byte {e.start}); re-save as UTF-8")
-        return
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    need = {"conversation_id", "role", "text"}
-    if not reader.fieldnames or not need <= set(reader.fieldnames):
-        yield 1, RecordError(source, 1, None, f"CSV header must include {sorted(need)}, got {reader.fieldnames}")
-        return
-    cur_id, rows, start = None, [], 2
+    """CSV with one row per turn: conversation_id, role, text[, agent_id, ts]; rows in order.
 
-    def flush() -> tuple[int, Conversation | RecordError]:
-        try:
-            turns = [{k: v for k, v in r.items() if k not in ("conversation_id", None) and v not in (None, "")}
-                     | {"text": r.get("text") or ""} for r in rows]
-            return start, Conversation.model_validate({"id": cur_id, "turns": turns})
-        except ValidationError as e:
-            return start, RecordError(source, start, cur_id, _explain(e))
+    Streams the file (see :func:`replyguard.sources.stream_csv`); a bad record comes with its
+    line number, a conversation with 0 (its rows span several lines).
+    """
+    from replyguard.sources import stream_csv  # sources builds on this module
 
-    for r in reader:
-        line = reader.line_num
-        cid = (r.get("conversation_id") or "").strip()
-        if not cid:
-            yield line, RecordError(source, line, None, "empty conversation_id")
-            continue
-        if cid != cur_id:
-            if rows:
-                yield flush()
-            cur_id, rows, start = cid, [], line
-        rows.append(r)
-    if rows:
-        yield flush()
+    for rec in stream_csv(path):
+        yield (rec.line if isinstance(rec, RecordError) else 0), rec
 
 
 def read_conversations(path: str | Path, gold: bool = False) -> Iterator[tuple[int, Conversation | RecordError]]:
