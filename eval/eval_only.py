@@ -34,7 +34,7 @@ def unsegment(text: str) -> str:
 def binary(y: np.ndarray, p: np.ndarray) -> dict:
     pred = p >= 0.5
     return {"auc": round(float(roc_auc_score(y, p)), 4), "precision": round(float(precision_score(y, pred)), 4),
-            "recall": round(float(recall_score(y, pred)), 4), "f1": round(float(f1_score(y, pred)), 4), "n": int(len(y))}
+            "recall": round(float(recall_score(y, pred)), 4), "f1": round(float(f1_score(y, pred)), 4), "n": len(y)}
 
 
 def ecd_groups() -> dict[str, list[tuple[int, str]]]:

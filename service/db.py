@@ -101,7 +101,7 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         @event.listens_for(engine, "connect")
-        def _pragmas(conn, _record) -> None:  # noqa: ANN001 - DBAPI objects
+        def _pragmas(conn, _record) -> None:
             cur = conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")

@@ -111,7 +111,7 @@ class ModelRunner:
             if self.prefetch and len(drafts) > 1:
                 try:
                     self.prefetch(drafts)
-                except Exception:  # noqa: BLE001 - only a speed-up: each call below still runs on its own
+                except Exception:
                     log.exception("batched prefetch failed")
             for job in live:
                 t0 = time.perf_counter()

@@ -11,7 +11,7 @@ def _gold():
 
 
 def _pred(flags1, flags3):
-    mk = lambda fs: [Finding(flag=f, confidence=0.9, evidence="e", explanation="x") for f in fs]  # noqa: E731
+    mk = lambda fs: [Finding(flag=f, confidence=0.9, evidence="e", explanation="x") for f in fs]
     return ScoredConversation(id="g", score=50, turns=[TurnResult(index=1, findings=mk(flags1)),
                                                         TurnResult(index=3, findings=mk(flags3))])
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import importlib
 import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import importlib
 from training.noise import Noiser
 
 SPLITS = ("train", "valid", "heldout")
@@ -568,8 +568,7 @@ def main() -> None:
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     tmp.replace(path)
 
 

@@ -204,7 +204,7 @@ def train_flags(x: np.ndarray, y: np.ndarray, m: np.ndarray, groups: np.ndarray,
         specs[f"{flag}.v1"] = {
             "threshold": thr, "oof_f1": round(f1, 4), "oof_ece": ece(p, ys), "hidden": h,
             "features": list(REGISTRY[f"{flag}.v1"].features),
-            "positives": int(ys.sum()), "turns": int(len(ys)),
+            "positives": int(ys.sum()), "turns": len(ys),
         }
         heads[f"{flag}.v1"] = head
         print(f"  flag {flag:<22} n={len(ys):>6} pos={int(ys.sum()):>5} hidden={h:<3} thr={thr:.2f} "

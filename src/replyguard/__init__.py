@@ -7,5 +7,5 @@ from replyguard.analyzer import Analyzer
 from replyguard.evaluate import evaluate
 from replyguard.schema import FLAGS, Conversation, Finding
 
-__all__ = ["Analyzer", "Conversation", "Finding", "FLAGS", "evaluate"]
+__all__ = ["FLAGS", "Analyzer", "Conversation", "Finding", "evaluate"]
 __version__ = "0.1.0"

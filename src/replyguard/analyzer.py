@@ -50,7 +50,7 @@ class ModelFolder:
     detectors: list[Detector]
 
     @classmethod
-    def load(cls, name_or_path: str | os.PathLike) -> "ModelFolder":
+    def load(cls, name_or_path: str | os.PathLike) -> ModelFolder:
         from safetensors.numpy import load_file
 
         path = resolve_model(name_or_path)
@@ -84,7 +84,7 @@ class Analyzer:
         self.detectors = model.detectors
 
     @classmethod
-    def load(cls, model: str | os.PathLike = DEFAULT_MODEL, encoder=None, threads: int | None = None) -> "Analyzer":
+    def load(cls, model: str | os.PathLike = DEFAULT_MODEL, encoder=None, threads: int | None = None) -> Analyzer:
         from replyguard.encoder import Encoder
 
         folder = ModelFolder.load(model)
@@ -153,4 +153,4 @@ def qa_score(turns: list[TurnResult]) -> float:
     return round(100.0 * sum(quality) / len(quality), 1)
 
 
-__all__ = ["Analyzer", "FLAGS", "qa_score"]
+__all__ = ["FLAGS", "Analyzer", "qa_score"]

@@ -14,11 +14,11 @@ from replyguard.features import FEATURES, TurnFeatures
 from replyguard.heads import Head
 from replyguard.schema import Finding
 
-REGISTRY: dict[str, type["Detector"]] = {}
+REGISTRY: dict[str, type[Detector]] = {}
 EVIDENCE_CHARS = 160
 
 
-def register(cls: type["Detector"]) -> type["Detector"]:
+def register(cls: type[Detector]) -> type[Detector]:
     REGISTRY[f"{cls.flag}.{cls.version}"] = cls
     return cls
 

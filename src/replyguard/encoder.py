@@ -74,7 +74,7 @@ class Encoder:
         self.forward_texts = 0
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, threads: int | None = None) -> "Encoder":
+    def load(cls, path: str | os.PathLike | None = None, threads: int | None = None) -> Encoder:
         import torch
         from sentence_transformers import SentenceTransformer
 

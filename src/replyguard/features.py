@@ -107,7 +107,7 @@ class Featurizer:
         return [self._one(c, s, h, emb, sig, rel) for c, s, h in zip(contexts, segs, heads)]
 
     def _one(self, c: TurnContext, s: list[str], heads: list[str], emb, sig, rel) -> TurnFeatures:
-        g = lambda name, t: float(sig[name].get(t, 0.0)) if t.strip() else 0.0  # noqa: E731
+        g = lambda name, t: float(sig[name].get(t, 0.0)) if t.strip() else 0.0
         parts = s if len(s) > 1 else [c.reply]
         seg_scores = {name: np.array([g(name, p) for p in parts]) for name in AGENT_SIGNALS}
         if c.question.strip():

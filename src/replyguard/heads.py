@@ -45,7 +45,7 @@ class Head:
         return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
     @classmethod
-    def from_tensors(cls, t: dict[str, np.ndarray], name: str) -> "Head":
+    def from_tensors(cls, t: dict[str, np.ndarray], name: str) -> Head:
         layers = []
         i = 0
         while f"{name}.W{i}" in t:
@@ -56,7 +56,7 @@ class Head:
         return cls(layers, t[f"{name}.mean"], t[f"{name}.std"], t[f"{name}.calib"])
 
     @classmethod
-    def from_sklearn(cls, est, mean: np.ndarray, std: np.ndarray) -> "Head":
+    def from_sklearn(cls, est, mean: np.ndarray, std: np.ndarray) -> Head:
         """Copy weights out of a fitted LogisticRegression or MLPClassifier (binary)."""
         if hasattr(est, "coefs_"):
             layers = [(w.astype(np.float32), b.astype(np.float32))

@@ -19,7 +19,7 @@ _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200d]")
 # Sentence ends, the dash agents paste between messages, and runs of spaces that join
 # merged messages in chat logs.
 _SEG_SPLIT = re.compile(r"(?<=[。！？!?；;~～…])\s*|——+|\n+|\s{2,}|(?<=[\u4e00-\u9fff\)）】\]])\s+(?=[\u4e00-\u9fff\[【(（])|(?<=[.])\s+(?=[A-Z])")
-_PARTICLES = re.compile(r"^(亲爱哒|亲爱的|亲亲|亲|親愛的|親親|親|dear)[,，~～!！\s]*", re.I)
+_PARTICLES = re.compile(r"^(亲爱哒|亲爱的|亲亲|亲|親愛的|親親|親|dear)[,，~～!！\s]*", re.IGNORECASE)
 
 
 def detect_lang(text: str) -> str:
