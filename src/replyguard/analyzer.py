@@ -7,11 +7,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from replyguard.context import TurnContext, build_contexts, context_for
+from replyguard.context import TurnContext, build_contexts
 from replyguard.detectors import REGISTRY, Detector
 from replyguard.features import FEATURES, SIGNALS, Featurizer, TurnFeatures
 from replyguard.heads import Head
-from replyguard.schema import FLAGS, Conversation, Finding, ScoredConversation, TurnResult
+from replyguard.schema import FLAGS, Conversation, Finding, ScoredConversation, Turn, TurnResult
 from replyguard.text import conversation_lang
 
 DEFAULT_MODEL = "replyguard-v1"
@@ -128,18 +128,10 @@ class Analyzer:
 
     def check(self, conversation: Conversation, draft: str) -> list[Finding]:
         """Judge an unsent draft as the next agent turn of ``conversation``."""
-        lang = conversation.lang or conversation_lang([t.text for t in conversation.turns] + [draft])
-        prev_agent = [t.text for t in conversation.turns if t.role == "agent"]
-        open_parts: list[str] = []
-        before: list[str] = []
-        for t in conversation.turns:
-            if t.role == "customer":
-                open_parts.append(t.text)
-            elif t.role == "agent":
-                before += open_parts
-                open_parts = []
-        ctx = context_for(conversation.id, len(conversation.turns), draft, open_parts, before, prev_agent, lang)
-        return self.judge([ctx])[0]
+        turns = [*conversation.turns, Turn(role="agent", text=draft)]
+        with_draft = conversation.model_copy(update={"turns": turns})
+        lang = conversation.lang or conversation_lang([t.text for t in turns])
+        return self.judge([build_contexts(with_draft, lang)[-1]])[0]
 
 
 def qa_score(turns: list[TurnResult]) -> float:
