@@ -535,6 +535,8 @@ def main() -> None:
     ap.add_argument("--out", default="data/generated")
     ap.add_argument("--per-scenario", type=int, default=40,
                     help="conversations per valid scenario (flag-head training); heldout gets half, train 3")
+    ap.add_argument("--train-per-scenario", type=int, default=20,
+                    help="conversations per scenario in the train split (the fine-tuned pair model learns from them)")
     ap.add_argument("--bitext", type=int, default=900, help="Bitext pairs per split (train; others scaled)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--langs", nargs="*", default=list(BANK_MODULES))
@@ -546,7 +548,7 @@ def main() -> None:
         convs, lines = [], []
         for lang in args.langs:
             comp = Composer(lang, split, rng)
-            n = {"valid": args.per_scenario, "heldout": args.per_scenario // 2, "train": 3}[split]
+            n = {"valid": args.per_scenario, "heldout": args.per_scenario // 2, "train": args.train_per_scenario}[split]
             convs += list(comp.conversations(n, f"{lang}-{split}"))
             lines += list(signal_lines(lang, split, rng))
         # Simplified conversations re-scripted to Traditional by opencc, besides the native ones
