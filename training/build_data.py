@@ -73,6 +73,12 @@ class State:
     prev_agent: list[str] = field(default_factory=list)
     prev_tags: list[set] = field(default_factory=list)  # content of each agent turn: "ad", "defensive"
     pending_tags: set = field(default_factory=set)
+    domain: str = ""
+    sid: str = ""  # scenario id
+    distress: bool = False  # calm wording, real stakes (stranded, a parent in hospital...)
+    stakes_ack: str = ""  # acknowledgement that names those stakes
+    short_a: str = ""  # the short answer to an open "short" question
+    refused: str = ""  # a bare refusal (no reason, no alternative) the agent sent
 
 
 class Composer:
@@ -88,6 +94,8 @@ class Composer:
             self.domains[d]["scenarios"] = [s for s in dom["scenarios"] if split_of(s["id"]) == split]
         self.noise = Noiser(lang, rng)
         self.extra = {k: pool(v, split) for k, v in extra_bank(lang).items()}
+        # more stock excuses, same role as STOCK["system_excuse"]
+        self.stock["system_excuse"] = self.stock["system_excuse"] + self.x("system_excuse")
 
     def x(self, key: str) -> list:
         return self.extra.get(key, [])
@@ -95,21 +103,43 @@ class Composer:
     def c(self, xs: list[str]) -> str:
         return self.rng.choice(xs)
 
+    def by_domain(self, key: str, domain: str, sid: str = "", with_any: bool = False) -> list[list[str]]:
+        """Rows ``[where, ...]`` of an extra list that fit ``domain`` (and scenario id ``sid``), else
+        the cross-domain rows. ``where`` is "any", a domain, or "domain:kw|kw" for scenario ids
+        containing one of the keywords."""
+        def fits(where: str) -> bool:
+            dom, _, kws = where.partition(":")
+            return dom == domain and (not kws or any(k in sid for k in kws.split("|")))
+        rows = self.x(key)
+        anyr = [r[1:] for r in rows if r[0] == "any"]
+        mine = [r[1:] for r in rows if fits(r[0])]
+        return mine + anyr if with_any else mine or anyr
+
     # -- customer -----------------------------------------------------------
-    def customer_open(self, sc: dict, st: State, upset: bool) -> list[str]:
+    def customer_open(self, sc: dict, st: State, upset: bool, distress: bool = False) -> list[str]:
         msgs = []
         if self.rng.random() < 0.12:
             msgs.append(self.noise.preamble())
         text = self.c(sc["ask_upset"] if upset else sc["ask"])
         if upset and self.rng.random() < 0.4:
             text = text + " " + self.c(self.stock["upset_marks"])
-        msgs.append(self.noise.customer(text, upset))
+        stakes = self.by_domain("stakes", st.domain, sc["id"], with_any=True) if distress and not upset else []
+        if stakes:
+            # calm wording with real stakes: negative emotion (urgency with stakes) all the same
+            line, st.stakes_ack = self.c(stakes)
+            text = f"{text} {line}" if self.rng.random() < 0.6 else f"{line} {text}"
+            st.distress = upset = True
+            msgs.append(self.noise.customer(text, False))
+        else:
+            msgs.append(self.noise.customer(text, upset))
         st.open_q, st.upset_open, st.question_kind, st.complaint = True, upset, "ask", True
         st.upset_unsure = False
         return msgs
 
     # -- agent moves ----------------------------------------------------------
-    def _opener(self, sc: dict) -> str:
+    def _opener(self, sc: dict, st: State | None = None) -> str:
+        if st is not None and st.stakes_ack and self.rng.random() < 0.6:
+            return st.stakes_ack
         r = self.rng.random()
         if r < 0.4:
             return self.c(self.stock["specific_empathy"]).replace("{issue}", sc["issue"])
@@ -135,15 +165,21 @@ class Composer:
         r = self.rng.random()
         upset = st.upset_open or (st.upset_last and not st.acked_since_upset)
         if good:
-            kind = {"ask": "answer", "followup": "followup_answer", "clarify_reply": "answer"}[st.question_kind]
-            if st.question_kind == "ask" and not st.clarified and r < 0.25:
-                kind = "clarify"
+            kind = {"ask": "answer", "followup": "followup_answer", "clarify_reply": "answer", "short": "short",
+                    "why": "refuse", "complain": "complain_answer"}[st.question_kind]
+            if st.question_kind == "ask" and not st.clarified and r < (0.4 if st.distress else 0.25):
+                kind = "clarify"  # a relevant question: a step, even when it acknowledges nothing
             elif st.question_kind == "ask" and r < 0.45:
                 kind = self.rng.choice(["action", "refuse"] + (["notice"] if sc.get("notice") else []))
-            body = self.c(sc[kind])
+            if kind == "short":
+                body = st.short_a
+            elif kind == "complain_answer":
+                body = self.c(self.x("complain_answer"))
+            else:
+                body = self.c(sc[kind])
             has_ack = False
             if upset and self.rng.random() < 0.6 or (not upset and self.rng.random() < 0.1):
-                body = self._opener(sc) + " " + body
+                body = self._opener(sc, st) + " " + body
                 has_ack = True
             tail = self.rng.random()
             if tail < 0.12 and kind != "clarify":
@@ -157,6 +193,9 @@ class Composer:
                     gold.add("ad_to_upset_customer")
                 elif st.complaint:
                     skip.add("ad_to_upset_customer")
+            if kind == "complain_answer" and not has_ack:
+                skip.add("missing_empathy")  # filing the complaint engages with it; whether that is enough is doubtful
+                has_ack = True
             self._empathy_labels(st, has_ack, gold, skip)
             st.clarified |= kind == "clarify"
             return body, gold, skip, kind
@@ -167,6 +206,23 @@ class Composer:
         if st.prev_agent:
             options.append("repeat")
             weights.append(3.5)
+        bare_no = [r[0] for r in self.by_domain("refuse_bare", st.domain, st.sid, with_any=True)]
+        if st.distress and st.open_q:
+            weights[options.index("far_ticket")] = 3  # a ticket days away for someone who needs help now
+        if bare_no and st.question_kind in ("ask", "clarify_reply"):
+            options.append("refuse_bare")
+            weights.append(1.5)
+        elif st.question_kind == "why":
+            # the customer asked why after a bare "no": the same "no" again, or another one
+            options.append("refuse_bare")
+            weights.append(2)
+            weights[options.index("repeat")] = 6
+        if st.question_kind == "complain" and self.x("complain_argue"):
+            options.append("complain_argue")
+            weights.append(5)
+        if st.last_move == "excuse":  # the customer pushed back on a stock excuse
+            weights[options.index("excuse")] = 4
+            weights[options.index("repeat")] = 5
         kind = self.rng.choices(options, weights)[0]
         if kind == "hold" and st.last_move == "hold":
             kind = "repeat"
@@ -204,6 +260,9 @@ class Composer:
         elif kind == "far_ticket":
             body = self.c(dom["far_ticket"])
             (gold if upset else skip).add("non_answer")
+            if upset and self.rng.random() < 0.3:  # acknowledged, still days away for help needed now
+                body = self._opener(sc, st) + " " + body
+                has_ack = True
         elif kind == "defensive":
             generic = self.rng.random() < 0.5
             body = self.c(self.stock["defensive"] + self.x("defensive") if generic else dom["defensive"])
@@ -214,6 +273,22 @@ class Composer:
             has_ack = True
         elif kind == "hold":
             body = self.c(self.stock["hold"])
+        elif kind == "refuse_bare":
+            # a "no" with no reason and no alternative: doubtful as a first reply to the question,
+            # a non-answer when the customer has asked why (and boilerplate when sent again verbatim)
+            body = self.c(bare_no or [r[1] for r in self.x("refuse_bare")])
+            if st.question_kind == "why":
+                gold.add("non_answer")
+                (gold if st.refused and body in st.refused else skip).add("boilerplate")
+            else:
+                skip.add("non_answer")
+                st.refused = body
+        elif kind == "complain_argue":
+            body = self.c(self.x("complain_argue"))
+            gold |= {"defensive", "non_answer"}
+            st.pending_tags.add("defensive")
+            skip.add("missing_empathy")
+            has_ack = True
         elif kind == "ad_only":
             body = self.ad(dom, st)
             gold.add("non_answer")
@@ -244,7 +319,7 @@ class Composer:
         rng = self.rng
         dom = self.domains[domain]
         turns: list[dict] = []
-        st = State()
+        st = State(domain=domain, sid=sc["id"])
 
         def say_agent(text: str, gold: set, skip: set, kind: str) -> None:
             text = self.noise.agent(text)
@@ -262,7 +337,8 @@ class Composer:
 
         if rng.random() < 0.15:
             say_agent(self.c(self.stock["greeting"]), set(), set(), "greeting")
-        say_customer(self.customer_open(sc, st, upset=rng.random() < 0.55))
+        mood = rng.random()
+        say_customer(self.customer_open(sc, st, upset=mood < 0.45, distress=0.45 <= mood < 0.62))
         n_agent = rng.randint(2, 5)
         p_good = rng.choice([0.2, 0.5, 0.8])
         while sum(t["role"] == "agent" for t in turns) < n_agent + (turns[0]["role"] == "agent"):
@@ -307,7 +383,17 @@ class Composer:
                         say_agent(body, gold, skip, kind)
                         continue
                     continue
-                nxt = rng.choices(["followup", "satisfied", "ack", "promo"], [0.4, 0.35, 0.12, 0.13])[0]
+                nxt = rng.choices(["followup", "satisfied", "ack", "promo", "side"], [0.4, 0.35, 0.12, 0.13, 0.2])[0]
+                calm = not st.upset_open and not (st.upset_last and not st.acked_since_upset)
+                side = self.x("short_generic")
+                if nxt == "side" and calm and side and st.question_kind != "short":
+                    # a calm side question ("改好了吗?", "did you get my screenshot?") met by a very short answer
+                    q, st.short_a = self.c(side)
+                    say_customer([self.noise.customer(q, False)])
+                    st.question_kind, st.open_q, st.upset_open, st.upset_unsure = "short", True, False, False
+                    continue
+                if nxt == "side":
+                    nxt = "followup"
                 if nxt == "followup" and st.question_kind != "followup":
                     say_customer([self.noise.customer(self.c(sc["followup"]), False)])
                     st.question_kind, st.open_q, st.upset_open, st.upset_unsure = "followup", True, False, False
@@ -320,8 +406,31 @@ class Composer:
                     st.settled, st.open_q, st.upset_open, st.upset_unsure = True, False, False, False
                     st.complaint = False
             else:
-                nxt = rng.choices(["impatient", "repeat", "escalate", "resigned"], [0.3, 0.25, 0.35, 0.1])[0]
-                if nxt == "impatient":
+                nxt = rng.choices(["impatient", "repeat", "escalate", "resigned", "complain", "bot"],
+                                  [0.3, 0.25, 0.35, 0.1, 0.15, 0.06])[0]
+                if kind == "refuse_bare" and st.question_kind != "why" and rng.random() < 0.8:
+                    nxt = "why"
+                elif kind == "excuse" and rng.random() < 0.6 and self.x("excuse_pushback"):
+                    nxt = "pushback"
+                if nxt == "complain" and not self.x("complain_ask") or nxt == "bot" and not self.x("bot_check"):
+                    nxt = "impatient"
+                if nxt == "why":
+                    # a calm "why?" / "what can I do then?" after a bare "no"
+                    say_customer([self.noise.customer(self.c(self.x("why_followup")), False)])
+                    st.question_kind, st.upset_open, st.upset_unsure = "why", False, False
+                elif nxt == "pushback":
+                    say_customer([self.noise.customer(self.c(self.x("excuse_pushback")), True)])
+                    st.upset_open, st.upset_unsure = True, False
+                elif nxt == "complain":
+                    say_customer([self.noise.customer(self.c(self.x("complain_ask")), True)])
+                    st.question_kind, st.upset_open, st.upset_unsure = "complain", True, False
+                elif nxt == "bot":
+                    # "are you a bot?": a direct answer is the right reply; whether it needs more
+                    # acknowledgement is doubtful, so missing_empathy is not scored without one
+                    q, st.short_a = self.c(self.x("bot_check"))
+                    say_customer([self.noise.customer(q, True)])
+                    st.question_kind, st.upset_open, st.upset_unsure = "short", False, True
+                elif nxt == "impatient":
                     lines = self.stock["impatient_followup"] + self.x("upset_customer")
                     say_customer([self.noise.customer(self.c(lines), True)])
                     st.upset_open, st.upset_unsure = True, False
@@ -362,6 +471,69 @@ class Composer:
         return {"id": cid, "lang": self.lang, "domain": "short_qa", "scenario": "short_qa:" + q, "split": self.split,
                 "source": "replyguard scenario banks", "turns": turns}
 
+    def short_chat(self, first: list[str], cid: str) -> dict:
+        """A chat of short questions ("帮我看下在不在我的订单里" / "有的。", "is this a bot?" / "No,
+        I'm a person"), sometimes from an upset customer: a very short answer is a full answer;
+        a stock line instead of it is not, and an upset customer answered with no acknowledgement
+        at all is missing empathy (a direct answer to "are you a bot?" is doubtful, not scored)."""
+        rng = self.rng
+        bots = self.x("bot_check")
+        pairs = self.x("short_answers") + self.x("short_generic") + self.x("puzzled_calm") + bots
+        turns: list[dict] = []
+
+        def agent(text: str, gold: set, skip: set, move: str) -> None:
+            turns.append({"role": "agent", "text": self.noise.agent(text), "gold": sorted(gold),
+                          "skip": sorted(skip - gold), "move": move})
+
+        def ack_prefix() -> str:
+            return self.c(self.x("apology_clauses") or self.stock["empathy_opener"])
+
+        if rng.random() < 0.25:
+            agent(self.c(self.stock["greeting"]), set(), set(), "greeting")
+        q, a = first
+        for rnd in range(rng.choice([1, 2, 2, 3])):
+            if rnd:
+                q, a = self.c(pairs)
+            bot = [q, a] in bots
+            upset = not bot and rng.random() < 0.3
+            text = q + " " + self.c(self.stock["upset_marks"]) if upset else q
+            turns.append({"role": "customer", "text": self.noise.customer(text, upset or bot)})
+            missing = set() if bot else {"missing_empathy"} if upset else set()
+            unsure = {"missing_empathy"} if bot else set()
+            if rng.random() < 0.72:
+                if (upset or bot) and rng.random() < 0.55:
+                    agent(ack_prefix() + (" " if self.lang == "en" else "") + a, set(), set(), "short_answer")
+                else:
+                    agent(a, set(missing), set(unsure), "short_answer")
+            else:
+                role = rng.choice(["hold", "greeting", "anything_else", "bare_apology", "system_excuse"])
+                line = self.c(self.stock[role])
+                if role == "hold":  # a hold used once is fine; it acknowledges nothing
+                    gold, skip = set(missing), {"non_answer", "boilerplate"} | unsure
+                elif role == "system_excuse":
+                    gold, skip = {"boilerplate"}, {"non_answer", "missing_empathy"}
+                elif role == "bare_apology":
+                    gold, skip = {"non_answer", "boilerplate"}, set()
+                else:
+                    gold, skip = {"non_answer", "boilerplate"} | missing, set(unsure)
+                agent(line, gold, skip, "short_stock")
+                # the customer asks again; the agent answers (whether a repeat carries emotion is
+                # doubtful, so missing_empathy is not scored), or sends the same line again
+                turns.append({"role": "customer", "text": self.noise.repeat_question(q)})
+                if rng.random() < 0.6:
+                    agent(a, set(), {"missing_empathy"}, "short_answer")
+                else:
+                    agent(self.noise.light_variant(line), {"non_answer", "boilerplate"}, {"missing_empathy"},
+                          "repeat")
+                    break
+        if turns[-1].get("move") == "short_answer" and rng.random() < 0.5:
+            turns.append({"role": "customer", "text": self.noise.customer(
+                self.c(self.stock[rng.choice(["satisfied", "ack"])]), False)})
+            agent(self.c(self.stock[rng.choice(["closing", "anything_else", "rate_request"])]), set(), set(),
+                  "closing_ok")
+        return {"id": cid, "lang": self.lang, "domain": "short_qa", "scenario": "short_chat:" + first[0],
+                "split": self.split, "source": "replyguard scenario banks", "turns": turns}
+
     def conversations(self, n_per_scenario: int, prefix: str) -> Iterator[dict]:
         for domain, dom in self.domains.items():
             for sc in dom["scenarios"]:
@@ -370,6 +542,10 @@ class Composer:
         for i, (q, a) in enumerate(self.x("short_answers")):
             for k in range(max(1, n_per_scenario // 10)):
                 yield self.short_qa(q, a, f"{prefix}-short-{i}-{k}")
+        firsts = self.x("short_answers") + self.x("short_generic") + self.x("puzzled_calm") + self.x("bot_check")
+        for i, pair in enumerate(firsts):
+            for k in range(max(2, n_per_scenario // 6)):
+                yield self.short_chat(pair, f"{prefix}-shortchat-{i}-{k}")
 
 
 # -- signal lines -----------------------------------------------------------------
@@ -440,6 +616,32 @@ def signal_lines(lang: str, split: str, rng: random.Random) -> Iterator[dict]:
         if len(short) > 1:
             other = comp.c([x for x in short if x[0] != q])[1]
             yield {"signal": "relevance", "text": q, "text2": other, "label": 0, "lang": lang}
+    for q, a in ex.get("short_generic", []) + ex.get("bot_check", []) + ex.get("puzzled_calm", []):
+        yield {"signal": "relevance", "text": q, "text2": a, "label": 1, "lang": lang}
+        yield {"signal": "stock", "text": noise.agent(a), "label": 0, "lang": lang}
+        yield {"signal": "asks", "text": q, "label": 1, "lang": lang}
+        if short:
+            yield {"signal": "relevance", "text": q, "text2": comp.c(short)[1], "label": 0, "lang": lang}
+    for q, _ in ex.get("puzzled_calm", []):  # pointed but calm: not negative emotion
+        yield {"signal": "upset", "text": noise.customer(q, False), "label": 0, "lang": lang}
+    for t in ex.get("why_followup", []):
+        yield from emit_customer("followup", noise.customer(t, False))
+    for t in ex.get("excuse_pushback", []):
+        yield {"signal": "upset", "text": noise.customer(t, True), "label": 1, "lang": lang}
+    for line, ack in [r[1:] for r in ex.get("stakes", [])]:  # calm wording, real stakes: negative emotion
+        yield {"signal": "upset", "text": noise.customer(line, False), "label": 1, "lang": lang}
+        yield {"signal": "ack", "text": ack, "label": 1, "lang": lang}
+    for t in ex.get("complain_ask", []):
+        yield {"signal": "asks", "text": noise.customer(t, True), "label": 1, "lang": lang}
+        for a in ex.get("complain_answer", [])[:2]:
+            yield {"signal": "relevance", "text": t, "text2": a, "label": 1, "lang": lang}
+        for a in ex.get("complain_argue", [])[:2]:
+            yield {"signal": "relevance", "text": t, "text2": a, "label": 0, "lang": lang}
+    for t in ex.get("complain_argue", []):
+        yield from emit_agent("defensive", noise.agent(t))
+    for t in ex.get("complain_answer", []):
+        yield {"signal": "defensive", "text": noise.agent(t), "label": 0, "lang": lang}
+        yield {"signal": "stock", "text": noise.agent(t), "label": 0, "lang": lang}
     all_sc = [(d, s) for d, dom in comp.domains.items() for s in dom["scenarios"]]
     for d, dom in comp.domains.items():
         for role in ("ad", "compensation", "drift", "far_ticket"):
