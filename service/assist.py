@@ -35,7 +35,7 @@ async def judge_draft(state: AppState, caller: Caller, conv: Conversation, draft
                       source: str) -> AssistResponse:
     """Findings (with suggestions) for ``draft`` as the next agent turn of ``conv``."""
     check_lengths(state.settings, [("draft", draft), *turn_texts(conv)])
-    findings = await state.runner.run("check", state.analyzer.check, conv, draft, draft=draft)
+    findings = await state.runner.batched("check", (conv, draft))  # batched with concurrent checks
     catalogue = state.catalogues.for_tenant(caller.tenant)
     out = [AssistFinding(**f.model_dump(), suggestion=catalogue.suggest(f, conv, draft)) for f in findings]
     for f in out:

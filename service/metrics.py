@@ -12,7 +12,9 @@ _BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7
 REQUESTS = Counter("replyguard_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("replyguard_http_request_seconds", "HTTP request latency", ["method", "route"],
                     buckets=_BUCKETS)
-MODEL_SECONDS = Histogram("replyguard_model_seconds", "Time in the models per call", ["op"], buckets=_BUCKETS)
+MODEL_SECONDS = Histogram("replyguard_model_seconds", "Time in the models per call (a batch counts once)", ["op"], buckets=_BUCKETS)
+MODEL_BATCH = Histogram("replyguard_model_batch_size", "Calls served by one batched model call", ["op"],
+                        buckets=(1, 2, 4, 8, 16, 32, 64))
 MODEL_QUEUE = Gauge("replyguard_model_queue", "Model calls waiting or running in this worker")
 FINDINGS = Counter("replyguard_findings_total", "Findings returned", ["flag", "source"])
 WS_MESSAGES = Counter("replyguard_ws_messages_total", "WebSocket messages received", ["type"])

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(5_000, ge=1, le=20_000, description="longer turns or drafts get 422")
     request_timeout_s: float = Field(10.0, gt=0, description="model work past this answers 504")
     max_queue: int = Field(64, ge=1, description="model calls waiting beyond this answer 503")
+    batch_window_ms: float = Field(10.0, ge=0, le=100,
+                                   description="longest a draft check waits for others to share its model pass")
+    max_batch: int = Field(32, ge=1, le=256, description="draft checks per batched model pass")
     key_cache_s: float = Field(10.0, ge=0, description="how long a verified key is trusted before re-reading it")
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list,
                                                          description="comma-separated allowed origins")

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from replyguard.analyzer import Analyzer
+from replyguard.schema import Conversation
 from service.db import make_engine, make_sessions
 from service.keys import KeyStore, RateLimiter
 from service.privacy import RedactingFilter, Scrubber
-from service.runner import ModelRunner, draft_prefetcher
+from service.runner import ModelRunner
 from service.settings import Settings
 from service.store import Store
 from service.suggest import Catalogues
@@ -44,13 +45,23 @@ class AppState:
             analyzer = Analyzer.load(settings.model, threads=settings.threads)
         log.info("ready: model %s, database %s", analyzer.name, engine.url.render_as_string(hide_password=True))
         return cls(settings=settings, engine=engine, analyzer=analyzer,
-                   runner=ModelRunner(settings.request_timeout_s, settings.max_queue, draft_prefetcher(analyzer)),
+                   runner=model_runner(settings, analyzer),
                    store=Store(sessions, scrub), keys=KeyStore(sessions, settings.key_cache_s),
                    limiter=RateLimiter(settings.rate_limit_per_minute), catalogues=catalogues, scrub=scrub)
 
     def close(self) -> None:
         self.runner.close()
         self.engine.dispose()
+
+
+def model_runner(settings: Settings, analyzer: Analyzer) -> ModelRunner:
+    """The worker's model lane; draft checks (HTTP, stored conversations, WebSocket) are batched."""
+
+    def check_batch(items: list[tuple[Conversation, str]]) -> list:
+        return analyzer.check_many(items, return_exceptions=True)
+
+    return ModelRunner(settings.request_timeout_s, settings.max_queue, batchers={"check": check_batch},
+                       window_s=settings.batch_window_ms / 1000, max_batch=settings.max_batch)
 
 
 def configure_logging(settings: Settings) -> logging.Handler:

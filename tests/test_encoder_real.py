@@ -32,3 +32,22 @@ def test_cache_reuses_embeddings():
     calls = enc.forward_calls
     enc.encode(["world", "hello"])
     assert enc.forward_calls == calls
+
+
+def test_packed_pass_equals_padded_batches():
+    import replyguard.encoder as encoder_mod
+    from replyguard.encoder import Encoder
+
+    enc = Encoder.load()
+    texts = ["我的快递显示已签收但我没收到。", "網路訊息帳單怎麼還沒出來", "Where is my parcel?? 😡", "ok",
+             "亲亲，已为您提交[订单x]的退款申请哦~ 请您耐心等待。"]
+    packed = enc.forward(texts)
+    old = encoder_mod.PACK_TOKENS
+    encoder_mod.PACK_TOKENS = 0  # force the padded path
+    try:
+        padded = enc.forward(texts)
+        single = np.stack([enc.forward([t])[0] for t in texts])
+    finally:
+        encoder_mod.PACK_TOKENS = old
+    assert np.abs(packed - padded).max() < 1e-5
+    assert np.abs(packed - single).max() < 1e-5

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from replyguard.context import TurnContext, build_contexts
+from replyguard.context import TurnContext, build_contexts, draft_context
 from replyguard.detectors import REGISTRY, Detector
 from replyguard.features import FEATURES, SIGNALS, Featurizer, TurnFeatures
 from replyguard.heads import Head
-from replyguard.schema import FLAGS, Conversation, Finding, ScoredConversation, Turn, TurnResult
-from replyguard.text import conversation_lang
+from replyguard.schema import FLAGS, Conversation, Finding, ScoredConversation, TurnResult
+from replyguard.text import conversation_lang, detect_lang, turn_lang, vote_lang
 
 DEFAULT_MODEL = "replyguard-v1"
 # How much one finding costs a turn in the QA score (scaled by its confidence). A turn
@@ -128,10 +129,52 @@ class Analyzer:
 
     def check(self, conversation: Conversation, draft: str) -> list[Finding]:
         """Judge an unsent draft as the next agent turn of ``conversation``."""
-        turns = [*conversation.turns, Turn(role="agent", text=draft)]
-        with_draft = conversation.model_copy(update={"turns": turns})
-        lang = conversation.lang or conversation_lang([t.text for t in turns])
-        return self.judge([build_contexts(with_draft, lang)[-1]])[0]
+        return self.check_many([(conversation, draft)])[0]  # type: ignore[return-value]
+
+    def check_many(self, items: Sequence[tuple[Conversation, str]],
+                   return_exceptions: bool = False) -> list[list[Finding] | Exception]:
+        """Judge several drafts at once, each as :meth:`check` would, in one pass per model stage.
+
+        Every stage of :meth:`judge` (today the encoder and the heads; any later one, such as
+        a pair model over (context, reply) texts, the same way) gets the contexts of the whole
+        batch in one call, and texts shared between the drafts (one conversation's history)
+        are encoded once. The history comes from the encoder's cache; only the drafts' own
+        texts go through the model.
+
+        With ``return_exceptions`` a draft that cannot be judged gets its exception in its
+        place and the others are still judged; otherwise the first error is raised.
+        """
+        ctxs: list[TurnContext | None] = []
+        errors: dict[int, Exception] = {}
+        for i, (conv, draft) in enumerate(items):
+            try:
+                ctxs.append(draft_context(conv, draft, self._draft_lang(conv, draft)))
+            except Exception as e:
+                if not return_exceptions:
+                    raise
+                errors[i] = e
+                ctxs.append(None)
+        good = [i for i, c in enumerate(ctxs) if c is not None]
+        results: dict[int, list[Finding]] = {}
+        try:
+            results = dict(zip(good, self.judge([ctxs[i] for i in good])))  # type: ignore[misc]
+        except Exception:
+            if not return_exceptions or len(good) < 2:
+                raise
+            for i in good:  # find the draft that broke the batch; judge the others alone
+                try:
+                    results[i] = self.judge([ctxs[i]])[0]  # type: ignore[list-item]
+                except Exception as e:  # noqa: BLE001 - returned in the draft's place
+                    errors[i] = e
+        return [errors[i] if i in errors else results[i] for i in range(len(items))]
+
+    @staticmethod
+    def _draft_lang(conv: Conversation, draft: str) -> str:
+        if conv.lang:
+            return conv.lang
+        # the history's languages come from a cache; only the draft is detected each keystroke
+        return vote_lang([*(turn_lang(t.text) for t in conv.turns if t.text.strip()),
+                          *([detect_lang(draft)] if draft.strip() else [])])
 
 
 def qa_score(turns: list[TurnResult]) -> float:

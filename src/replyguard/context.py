@@ -24,6 +24,7 @@ class TurnContext:
     prev_agent: list[str] = field(default_factory=list)
     prev_customer: list[str] = field(default_factory=list)  # before the open message
     lang: str = "en"
+    draft: bool = False  # an unsent reply (a live check), not a turn of the conversation
 
     @property
     def reply_segments(self) -> list[str]:
@@ -46,6 +47,32 @@ def build_contexts(conv: Conversation, lang: str = "en") -> list[TurnContext]:
     'Where is my parcel?'
     """
     out: list[TurnContext] = []
+    _walk(conv, lambda i, text, open_parts, before, prev: out.append(
+        context_for(conv.id, i, text, open_parts, before, prev, lang)))
+    return out
+
+
+def draft_context(conv: Conversation, draft: str, lang: str = "en") -> TurnContext:
+    """Context for an unsent ``draft`` judged as the next agent turn of ``conv``.
+
+    The same walk as :func:`build_contexts` (so a draft is judged exactly as the turn would be
+    once sent), without building a context for every earlier agent turn.
+
+    >>> from replyguard.schema import Conversation
+    >>> c = Conversation(id="x", turns=[{"role": "customer", "text": "Where is my parcel?"}])
+    >>> ctx = draft_context(c, "Let me check.")
+    >>> ctx.index, ctx.question, ctx.draft
+    (1, 'Where is my parcel?', True)
+    """
+    open_parts, before, prev = _walk(conv)
+    ctx = context_for(conv.id, len(conv.turns), draft, open_parts, before, prev, lang)
+    ctx.draft = True
+    return ctx
+
+
+def _walk(conv: Conversation, at_agent=None) -> tuple[list[str], list[str], list[str]]:
+    """Walk the turns, calling ``at_agent(index, text, open_parts, customer_before, prev_agent)``
+    at each agent turn with the history before it; returns that history after the last turn."""
     prev_agent: list[str] = []
     customer_before: list[str] = []  # customer messages before the open message
     open_parts: list[str] = []
@@ -55,11 +82,12 @@ def build_contexts(conv: Conversation, lang: str = "en") -> list[TurnContext]:
         if turn.role == "customer":
             open_parts.append(turn.text)
             continue
-        out.append(context_for(conv.id, i, turn.text, open_parts, customer_before, prev_agent, lang))
+        if at_agent is not None:
+            at_agent(i, turn.text, open_parts, customer_before, prev_agent)
         customer_before.extend(open_parts)
         open_parts = []
         prev_agent.append(turn.text)
-    return out
+    return open_parts, customer_before, prev_agent
 
 
 def context_for(conv_id: str, index: int, reply: str, open_parts: list[str],

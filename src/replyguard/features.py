@@ -12,6 +12,7 @@ per batch (and cached across calls), so history costs nothing on the next turn.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -56,11 +57,18 @@ class TurnFeatures:
         return float(self.x[FEATURES.index(name)])
 
 
-def _char_sim(a: str, b: str) -> float:
-    fa, fb = fold(a), fold(b)
+def _char_sim(a: str, fb: str) -> float:
+    """Character similarity of text ``a`` and the already folded ``fb``."""
+    fa = fold(a)
     if not fa or not fb:
         return 0.0
     return fuzz.ratio(fa, fb) / 100.0
+
+
+@lru_cache(maxsize=16384)
+def _folded_segments(text: str) -> tuple[str, ...]:
+    """fold() of each segment of an earlier agent turn (history: the same on every check)."""
+    return tuple(fold(p) for p in segments(text))
 
 
 class Featurizer:
@@ -78,21 +86,35 @@ class Featurizer:
         # whole-sentence embedding of a long answer drowns out
         heads = [[h for x in s if (h := clauses(x)[0]) != x] for s in segs]
         texts: list[str] = []
+        drafts: list[str] = []  # texts of unsent drafts: encoded, but not kept as history
         for c, s, h in zip(contexts, segs, heads):
             texts += [c.reply, c.open_msg, c.question, *c.prev_customer[-2:], *c.prev_agent, *h]
             if len(s) > 1:
                 texts += s
+            if c.draft:
+                drafts += [c.reply, *h, *(s if len(s) > 1 else [])]
         texts = [t for t in dict.fromkeys(texts) if t.strip()]
-        embs = self.encoder.encode(texts) if texts else np.zeros((0, self.encoder.dim), np.float32)
+        if not texts:
+            embs = np.zeros((0, self.encoder.dim), np.float32)
+        elif drafts:
+            history = {t for c in contexts for t in (c.open_msg, c.question, *c.prev_customer, *c.prev_agent)}
+            embs = self.encoder.encode(texts, transient=[t for t in dict.fromkeys(drafts) if t not in history])
+        else:
+            embs = self.encoder.encode(texts)
         E = dict(zip(texts, embs))
         zero = np.zeros(self.encoder.dim, dtype=np.float32)
 
         def emb(t: str) -> np.ndarray:
             return E.get(t, zero)
 
-        # single-text signals over every unique text at once
-        U = np.stack([emb(t) for t in texts]) if texts else np.zeros((0, self.encoder.dim), np.float32)
-        sig = {name: dict(zip(texts, self.heads[name].proba(U))) for name in CUSTOMER_SIGNALS + AGENT_SIGNALS}
+        # single-text signals at once over every unique text a feature reads (not the whole
+        # agent history, which only the repeat measures compare with)
+        scored = [t for t in dict.fromkeys(
+            x for c, s, h in zip(contexts, segs, heads)
+            for x in (c.reply, c.open_msg, c.question, *c.prev_customer[-2:], *c.prev_agent[-1:], *h,
+                      *(s if len(s) > 1 else []))) if t.strip()]
+        U = np.stack([emb(t) for t in scored]) if scored else np.zeros((0, self.encoder.dim), np.float32)
+        sig = {name: dict(zip(scored, self.heads[name].proba(U))) for name in CUSTOMER_SIGNALS + AGENT_SIGNALS}
         # pair relevance for (question, reply) and (question, each segment)
         pairs = []
         for c, s in zip(contexts, segs):
@@ -115,19 +137,21 @@ class Featurizer:
         else:
             seg_scores["relevance"] = np.zeros(len(parts))
         r = emb(c.reply)
+        # a draft is new on every keystroke: folded here, not kept in fold()'s cache
+        fold_own = fold.__wrapped__ if c.draft else fold
+        f_reply = fold_own(c.reply)
+        f_parts = [fold_own(p) for p in parts]
         rep_cos, rep_char, repeat_of = 0.0, 0.0, None
-        prev_segs: list[str] = []
         for p in c.prev_agent:
             cs = float(emb(p) @ r)
-            ch = _char_sim(p, c.reply)
+            ch = _char_sim(p, f_reply)
             if max(cs, ch) > max(rep_cos, rep_char) or repeat_of is None:
                 repeat_of = p if (ch > 0.6 or cs > 0.97) else repeat_of
             rep_cos, rep_char = max(rep_cos, cs), max(rep_char, ch)
-            prev_segs += segments(p)
-        folded_prev = [fold(p) for p in prev_segs]
+        folded_prev = [fp for p in c.prev_agent for fp in _folded_segments(p)]
         seg_rep = 0.0
         if folded_prev:
-            hits = [max(fuzz.ratio(fold(p), fp) for fp in folded_prev) >= REPEAT_CHAR for p in parts if fold(p)]
+            hits = [max(fuzz.ratio(fp_, fp) for fp in folded_prev) >= REPEAT_CHAR for fp_ in f_parts if fp_]
             seg_rep = float(np.mean(hits)) if hits else 0.0
         up_prev = max((g("upset", t) for t in c.prev_customer[-2:]), default=0.0)
         up_open = g("upset", c.open_msg)
@@ -142,7 +166,7 @@ class Featurizer:
             max(g("defensive", c.reply), seg_scores["defensive"].max()),
             float(rel.get((c.question, c.reply), 0.0)), seg_scores["relevance"].max(),
             rep_cos, rep_char, seg_rep, np.log1p(len(c.prev_agent)),
-            np.log1p(len(fold(c.reply))), np.log1p(len(fold(c.open_msg))),
+            np.log1p(len(f_reply)), np.log1p(len(fold(c.open_msg))),
             min(has_specifics(c.reply), 3) / 3.0, np.log1p(len(parts)), cust_repeat,
             g("ack", c.prev_agent[-1]) if c.prev_agent else 0.0,
         ], dtype=np.float32)

@@ -46,8 +46,19 @@ def detect_lang(text: str) -> str:
     return "zh-Hans" if han else "en"
 
 
+@lru_cache(maxsize=16384)
+def turn_lang(text: str) -> str:
+    """:func:`detect_lang` for a turn of a conversation's history, remembered (a live
+    check re-reads the same history on every keystroke)."""
+    return detect_lang(text)
+
+
 def conversation_lang(texts: list[str]) -> str:
-    langs = [detect_lang(t) for t in texts if t.strip()]
+    return vote_lang([detect_lang(t) for t in texts if t.strip()])
+
+
+def vote_lang(langs: list[str]) -> str:
+    """The conversation's language from its turns' languages."""
     if not langs:
         return "en"
     zh = [x for x in langs if x != "en"]

@@ -98,6 +98,10 @@ class _SlowAnalyzer:
         time.sleep(self.delay)
         return self.inner.check(conversation, draft)
 
+    def check_many(self, items, return_exceptions=False):
+        time.sleep(self.delay)
+        return self.inner.check_many(items, return_exceptions=return_exceptions)
+
 
 def test_model_timeout_answers_504(tmp_path, tiny_analyzer):
     from fastapi.testclient import TestClient

@@ -36,7 +36,8 @@ class HashEncoder:
         self.forward_texts += len(texts)
         return np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
-    encode = forward
+    def encode(self, texts: list[str], transient: object = ()) -> np.ndarray:
+        return self.forward(texts)
 
 
 def conv(*turns: tuple[str, str], cid: str = "t-1", **extra) -> dict:
