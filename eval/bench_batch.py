@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from replyguard.schema import DEFAULT_MODEL
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [ROOT / "data" / "generated" / "heldout.jsonl", ROOT / "tests" / "data" / "tiny" / "heldout.jsonl"]
 CHANNELS = ("chat", "email", "app", "phone")
@@ -139,7 +141,7 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=100_000, help="agent turns in the generated input")
     ap.add_argument("--source", type=Path, default=None, help="conversations to resample (default: generated "
                     "held-out set, else the tiny committed one)")
-    ap.add_argument("--model", default="replyguard-v1", help="model name or folder; `rules` (no encoder) "
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="model name or folder; `rules` (no encoder) "
                     "measures the pipeline alone")
     ap.add_argument("--engines", default="local,ray", help="comma-separated: local, ray")
     ap.add_argument("--workers", type=int, default=2, help="Ray actors (one CPU, one thread each)")

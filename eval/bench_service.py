@@ -2,11 +2,12 @@
 
 Starts the service (uvicorn, 127.0.0.1 only), sends a fixed number of drafts per level, and
 prints p50/p95/p99, throughput and errors. The yardstick, measured in the same run on the same
-machine, is the models' forward pass alone for one draft (the encoder on the draft's texts), so
+machine, is the models' forward passes alone for one draft (the encoder on the draft's texts, plus the
+fine-tuned pair model on (context, draft) when the model folder uses one), so
 the ratio p99 / forward holds on a busy machine where absolute numbers do not. ``--soak`` then
 keeps 4 clients busy for that many seconds and reports the server's memory (RSS) growth.
 
-    python eval/bench_service.py [--model replyguard-v1] [--requests 200] [--soak 120]
+    python eval/bench_service.py [--model replyguard-v2] [--requests 200] [--soak 120]
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from pathlib import Path
 import httpx
 
 from replyguard.analyzer import Analyzer
-from replyguard.schema import Conversation
+from replyguard.context import draft_context
+from replyguard.pair import pair_texts
+from replyguard.schema import DEFAULT_MODEL, Conversation
 from replyguard.text import segments
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,8 +147,12 @@ class Yardstick:
             self.n += 2
             d = draft(20_000_000 + self.n)
             texts = [d] + (segments(d) if len(segments(d)) > 1 else [])
+            pair = self.analyzer.pair
+            pairs = [pair_texts(draft_context(self.conv, d, "zh-Hans"))] if pair is not None else []
             t0 = time.perf_counter()
             self.analyzer.encoder.forward(texts)
+            if pair is not None:  # the fine-tuned pair model is the second forward pass per draft
+                pair.logits(pairs)
             fwd.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             self.analyzer.check(self.conv, draft(20_000_001 + self.n))
@@ -155,7 +162,7 @@ class Yardstick:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="replyguard-v1")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--requests", type=int, default=200, help="requests per concurrency level")
     ap.add_argument("--clients", default="1,4,16", help="concurrency levels")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (server and yardstick alike)")

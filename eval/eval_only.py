@@ -22,6 +22,7 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 
 from replyguard.analyzer import ModelFolder
 from replyguard.features import pair_input
+from replyguard.schema import DEFAULT_MODEL
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval_only"
 
@@ -182,18 +183,54 @@ def rules_baseline(limit: int) -> dict:
     return out
 
 
-def run(model_name: str, limit: int, enc=None) -> dict:
+def pair_relevance(pair, n_ecd: int, n_dd: int) -> dict:
+    """Relevance as the fine-tuned pair model sees it: -logit(non_answer) of (question, reply).
+
+    A cross-encoder pass per candidate is costly on CPU, so this scores the first ``n_ecd``
+    ECD contexts and ``n_dd`` DailyDialog++ paragraphs (fixed samples)."""
+    from replyguard.pair import FLAGS
+
+    na = FLAGS.index("non_answer")
+
+    def rel(q: str, cands: list[str]) -> np.ndarray:
+        return -pair.logits([(f"customer: {q}", c) for c in cands])[:, na]
+
+    groups = list(ecd_groups().items())[:n_ecd]
+    r1 = 0
+    for ctx, cands in groups:
+        p = rel(unsegment(ctx.split("\t")[-1]), [c for _, c in cands])
+        true = [i for i, (lab, _) in enumerate(cands) if lab == 1][0]
+        r1 += int((p > p[true]).sum() == 0)
+    out = {"ecd_relevance": {"contexts": len(groups), "R10@1": round(r1 / len(groups), 4), "chance_R10@1": 0.1}}
+    ys, ps = [], []
+    for para in dd_paragraphs(n_dd * 10):
+        pos = [r["text"] for r in para["responses"] if r["label"].startswith("1")]
+        neg = [r["text"] for r in para["responses"] if "Adversarial" in r["label"]]
+        ps += list(rel(dd_last_turn(para), pos + neg))
+        ys += [1] * len(pos) + [0] * len(neg)
+    out["dailydialog_adversarial"] = {"auc": round(float(roc_auc_score(ys, ps)), 4), "replies": len(ys)}
+    return out
+
+
+def run(model_name: str, limit: int, enc=None, pair=None) -> dict:
     from replyguard.encoder import Encoder
 
     model = ModelFolder.load(model_name)
     enc = enc or Encoder.load()
-    return {"ecd_relevance": ecd(model, enc), "dailydialog_relevance": dailydialog(model, enc, limit),
-            "chinese_sentiment_negativity": sentiment(model, enc, limit), "sms_promo": sms(model, enc, limit)}
+    out = {"ecd_relevance": ecd(model, enc), "dailydialog_relevance": dailydialog(model, enc, limit),
+           "chinese_sentiment_negativity": sentiment(model, enc, limit), "sms_promo": sms(model, enc, limit)}
+    if model.pair_dir is not None:
+        if pair is None:
+            from replyguard.pair import PairModel
+
+            pair = PairModel.load(model.pair_dir, share_embeddings_with=enc)
+        out["pair"] = pair_relevance(pair, n_ecd=max(20, limit // 10), n_dd=max(10, limit // 20))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="replyguard-v1")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--limit", type=int, default=2000, help="examples per set (random, fixed seed)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()

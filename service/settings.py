@@ -13,6 +13,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from replyguard.schema import DEFAULT_MODEL
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_CATALOGUE = HERE / "catalogue" / "default.yaml"
 # Where the repository's acceptance cases live when the service runs from a checkout.
@@ -32,7 +34,7 @@ class Settings(BaseSettings):
     # Use more workers, not more threads, to use more cores.
     threads: int = Field(1, ge=1, le=64, description="torch threads per worker")
     database_url: str = Field("sqlite:///./var/replyguard.db", description="any SQLAlchemy URL")
-    model: str = Field("replyguard-v1", description="model name in models/ or a model folder")
+    model: str = Field(DEFAULT_MODEL, description="model name in models/ or a model folder")
 
     require_api_key: bool = Field(True, description="reject /v1 calls without a valid X-API-Key")
     rate_limit_per_minute: int = Field(600, ge=1, description="per key (or per client IP without keys)")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from replyguard.schema import DEFAULT_MODEL
 from tests.utils.fixtures import HashEncoder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,4 +40,4 @@ def tiny_analyzer(tiny_model, hash_encoder):
 def real_analyzer():
     from replyguard.analyzer import Analyzer
 
-    return Analyzer.load("replyguard-v1")
+    return Analyzer.load(DEFAULT_MODEL)

@@ -79,13 +79,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="replyguard-v1")
     ap.add_argument("--previous", default=None, help="previous model folder to compare with")
+    ap.add_argument("--compare", nargs="*", default=[], help="other model folders to put in the tables")
     ap.add_argument("--limit", type=int, default=2000, help="examples per eval_only set")
     args = ap.parse_args()
     path = resolve_model(args.model)
     analyzer = Analyzer.load(path)
     systems = [("model", analyzer), ("rules", RuleAnalyzer())]
     if args.previous:
-        systems.append(("previous", Analyzer(Analyzer.load(args.previous).model, analyzer.encoder)))
+        systems.append(("previous", Analyzer.load(args.previous, encoder=analyzer.encoder)))
+    for other in args.compare:
+        systems.append((Path(other).name, Analyzer.load(other, encoder=analyzer.encoder)))
     sets = {"heldout": load_gold(HELDOUT) if HELDOUT.exists() else [],
             "acceptance": load_gold(ACCEPTANCE) if ACCEPTANCE.exists() else []}
     metrics: dict = {"sets": {}}
@@ -98,7 +101,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "eval"))
     import eval_only
 
-    metrics["eval_only"] = {"model": eval_only.run(str(path), args.limit, enc=analyzer.encoder),
+    metrics["eval_only"] = {"model": eval_only.run(str(path), args.limit, enc=analyzer.encoder, pair=analyzer.pair),
                             "rules": eval_only.rules_baseline(args.limit)}
     (path / "metrics.json").write_text(json.dumps(metrics, indent=1))
     (path / "README.md").write_text(card(path, metrics))
@@ -118,6 +121,10 @@ def card(path: Path, metrics: dict) -> str:
              "- Flag heads: one small MLP per flag over the signals plus structure (repeat similarity to earlier agent "
              "turns, lengths, segments of merged turns), Platt-calibrated on 5-fold out-of-fold predictions; "
              "thresholds chosen per flag for F1 on the same predictions.",
+             *([f"- Pair model: `{config['pair']['adapter']}` — the same e5-small fine-tuned as a cross-encoder on "
+                "(customer message + recent context, reply) -> the five flags with LoRA adapters "
+                "(`training/train_pair.py`, trained on the *train* split only); its five logits are extra inputs "
+                "of every flag head."] if config.get("pair") else []),
              "- Weights: `heads.safetensors`; configuration, thresholds and training metrics: `config.json`.", "",
              "## Training data",
              f"- Signal heads: {td['n_signal_lines']} role-labelled lines from the *train* split of the project's "
@@ -148,6 +155,12 @@ def card(path: Path, metrics: dict) -> str:
     for k in m["chinese_sentiment_negativity"]:
         a, b = m["chinese_sentiment_negativity"][k], r["chinese_sentiment_negativity"][k]
         parts.append(f"| {k} (zh) | negativity AUC / F1 | {a['auc']:.3f} / {a['f1']:.3f} | {b['auc']:.3f} / {b['f1']:.3f} |")
+    if "pair" in m:
+        pm = m["pair"]
+        parts += [f"| ECD sample (zh), first {pm['ecd_relevance']['contexts']} contexts | relevance R10@1, pair model | "
+                  f"{pm['ecd_relevance']['R10@1']:.3f} | – |",
+                  f"| DailyDialog++ (en), {pm['dailydialog_adversarial']['replies']} replies | relevance AUC true vs "
+                  f"adversarial, pair model | {pm['dailydialog_adversarial']['auc']:.3f} | – |"]
     a, b = m["sms_promo"], r["sms_promo"]
     parts.append(f"| SMS spam (en) | promotion AUC / F1 | {a['auc']:.3f} / {a['f1']:.3f} | {b['auc']:.3f} / {b['f1']:.3f} |")
     parts += ["", "## Limits",

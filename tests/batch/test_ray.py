@@ -5,6 +5,7 @@ from functools import partial
 import pytest
 
 from replyguard.batch import LocalEngine, score_file
+from replyguard.schema import DEFAULT_MODEL
 from tests.batch import helpers
 from tests.batch.helpers import ROOT, resampled, write_jsonl
 
@@ -49,9 +50,9 @@ def test_cli_ray_engine_with_the_real_model(local_ray, tmp_path):
     from replyguard.analyzer import resolve_model
 
     try:
-        resolve_model("replyguard-v1")
+        resolve_model(DEFAULT_MODEL)
     except FileNotFoundError:
-        pytest.skip("models/replyguard-v1 not trained")
+        pytest.skip("the default model is not trained")
     inp = write_jsonl(tmp_path / "in.jsonl", resampled(12, seed=9))
     runner = CliRunner()
     for engine in ("local", "ray"):

