@@ -7,7 +7,11 @@ Step 2  compose conversations turn by turn; each agent move has a known effect, 
         labels follow LABELS.md from the move and the conversation state;
 Step 3  write signal lines (role-labelled single texts and question/reply pairs) for the
         signal heads;
-Step 4  add the licensed English sets (Bitext request/reply pairs, ABCD dialogues).
+Step 4  add the licensed English sets (Bitext request/reply pairs, ABCD dialogues);
+Step 5  hard cases (``HardComposer``, banks ``training/banks/hard_*.py``), composed last with their
+        own rng so that everything above is unchanged: promotions merged into stock lines,
+        apology-then-pitch, implicit anger, rejected suggestions repeated, defensive lines,
+        busy explanations that answer nothing.
 
     python -m training.build_data --out data/generated
 """
@@ -548,6 +552,317 @@ class Composer:
                 yield self.short_chat(pair, f"{prefix}-shortchat-{i}-{k}")
 
 
+# -- hard cases: a separate pass with its own rng -------------------------------------
+def hard_bank(lang: str) -> dict:
+    """Hard-case text (``training/banks/hard_*.py``), when present."""
+    try:
+        return importlib.import_module(f"training.banks.hard_{BANK_MODULES[lang]}").HARD
+    except ModuleNotFoundError:
+        return {}
+
+
+HARD_TOTAL = {"train": 1000, "valid": 600, "heldout": 300}  # hard conversations per split, all languages
+HARD_LANG_SHARE = {"en": 0.4, "zh-Hans": 0.3, "zh-Hant": 0.3}  # English is the weakest for ads and defensive
+HARD_MIX = {  # family -> weight (English doubles defensive and the ad families)
+    "merged_ad": 3, "apology_pitch": 2, "sarcasm": 3, "rejected": 2.5, "defensive": 1.5, "busy": 2,
+}
+
+
+class HardComposer(Composer):
+    """Hard cases, composed after the main pass with their own rng so that the main pass is untouched:
+
+    merged_ad      a stock line and a promotion in one merged turn to an upset customer (ad), and the
+                   same structure once the customer asked for an offer or said it is settled (no ad);
+    apology_pitch  an apology followed by a sales pitch to a complaining customer: ad and non_answer,
+                   not boilerplate (not only a stock formula) and not missing_empathy (it apologises);
+    sarcasm        implicit anger with no exclamation marks ("do they train you at all?", "I'm recording
+                   this"): a reply with no acknowledgement is missing_empathy; calm look-alikes are not;
+    rejected       the agent repeats a suggestion the customer already said does not help: non_answer,
+                   and boilerplate when it is near-verbatim what the agent sent before;
+    defensive      blaming, lecturing, "why would you complain?" (many English lines), and firm refusals
+                   with a reason that are not defensive;
+    busy           a long process explanation that answers nothing asked: non_answer.
+    """
+
+    def __init__(self, lang: str, split: str, rng: random.Random) -> None:
+        super().__init__(lang, split, rng)
+        # strict split (no fallback line for an empty split): held-out never shares hard text with training
+        self.hard = {k: [x for x in v if split_of(json.dumps(x, ensure_ascii=False)) == split]
+                     for k, v in hard_bank(lang).items()}
+        self.sp = "" if lang != "en" else " "
+
+    def h(self, key: str) -> list:
+        return self.hard.get(key, [])
+
+    def join(self, *parts: str) -> str:
+        """Messages sent in a row, merged into one turn (joined by spaces, as in real logs)."""
+        return " ".join(p for p in parts if p)
+
+    @staticmethod
+    def a(text: str, gold: set, skip: set, move: str) -> dict:
+        return {"role": "agent", "text": text, "gold": sorted(gold), "skip": sorted(set(skip) - set(gold)),
+                "move": "hard_" + move}
+
+    @staticmethod
+    def u(text: str) -> dict:
+        return {"role": "customer", "text": text}
+
+    def pick_scenario(self) -> tuple[str, dict, dict]:
+        doms = [(d, dom) for d, dom in self.domains.items() if dom["scenarios"]]
+        d, dom = self.c(doms)
+        return d, dom, self.c(dom["scenarios"])
+
+    def ad_tail(self, dom: dict) -> str:
+        """A promotion sent right after another line; the bank's own tails, or any ad line."""
+        tails = self.h("ad_tails")
+        if tails and self.rng.random() < 0.5:
+            return self.c(tails)
+        return self.c(dom["ad"])
+
+    def opener(self, sc: dict) -> str:
+        return self._opener(sc)
+
+    def upset_ask(self, sc: dict) -> str:
+        text = self.c(sc["ask_upset"])
+        if self.rng.random() < 0.35:
+            text = self.join(text, self.c(self.stock["upset_marks"]))
+        return self.noise.customer(text, True)
+
+    def conv(self, cid: str, family: str, domain: str, scenario: str, turns: list[dict]) -> dict:
+        for t in turns:
+            if t["role"] == "agent":
+                t["text"] = self.noise.agent(t["text"])
+        return {"id": cid, "lang": self.lang, "domain": domain, "scenario": f"hard:{family}:{scenario}",
+                "split": self.split, "source": "replyguard scenario banks (hard cases)", "turns": turns}
+
+    # -- 1. stock line + promotion in one merged turn ---------------------------------------
+    def merged_ad(self, cid: str) -> dict:
+        rng = self.rng
+        d, dom, sc = self.pick_scenario()
+        turns = []
+        if rng.random() < 0.15:
+            turns.append(self.a(self.c(self.stock["greeting"]), set(), set(), "greeting"))
+        turns.append(self.u(self.upset_ask(sc)))
+        r = rng.random()
+        if r < 0.3:
+            # stock excuse + ad; pushed back, the same excuse + an ad again
+            excuse = self.c(self.stock["system_excuse"])
+            turns.append(self.a(self.join(excuse, self.ad_tail(dom)), {"ad_to_upset_customer"},
+                                {"boilerplate", "non_answer", "missing_empathy"}, "excuse_ad"))
+            if rng.random() < 0.6:
+                push = self.x("excuse_pushback") or self.stock["impatient_followup"]
+                turns.append(self.u(self.noise.customer(self.c(push), True)))
+                again = self.noise.light_variant(excuse)
+                turns.append(self.a(self.join(again, self.ad_tail(dom)), {"ad_to_upset_customer", "boilerplate",
+                                    "non_answer"}, {"missing_empathy"}, "excuse_ad_again"))
+        elif r < 0.5:
+            # a closing/greeting formula + ad while the problem is open
+            role = rng.choice(["anything_else", "greeting", "patience"])
+            patience = role == "patience"  # "thanks for your patience": acknowledgement is doubtful
+            turns.append(self.a(self.join(self.c(self.stock[role]), self.ad_tail(dom)),
+                                {"ad_to_upset_customer", "non_answer"} | (set() if patience else {"missing_empathy"}),
+                                {"boilerplate"} | ({"missing_empathy"} if patience else set()), "stock_ad"))
+        elif r < 0.65:
+            # a real answer, then a promotion, to an upset customer
+            ack = rng.random() < 0.5
+            body = self.join(self.opener(sc) if ack else "", self.c(sc[rng.choice(["answer", "action"])]))
+            gold = {"ad_to_upset_customer"} | (set() if ack else {"missing_empathy"})
+            turns.append(self.a(self.join(body, self.ad_tail(dom)), gold, set(), "answer_ad"))
+        else:
+            # hard negative: answered, the customer settled (and maybe asked for an offer), then stock + ad
+            turns.append(self.a(self.join(self.opener(sc), self.c(sc["answer"])), set(), set(), "answer"))
+            settled = self.c(self.stock["satisfied"])
+            if rng.random() < 0.5 and self.stock["promo_request"]:
+                ask, offer = self.c(self.stock["promo_request"])
+                turns.append(self.u(self.noise.customer(self.join(settled, ask), False)))
+                head = self.c(self.h("glad") or self.stock["closing"])
+                turns.append(self.a(self.join(head, offer), set(), set(), "offer_asked"))
+            else:
+                turns.append(self.u(self.noise.customer(settled, False)))
+                head = self.c(self.h("glad") or self.stock["closing"])
+                turns.append(self.a(self.join(head, self.ad_tail(dom)), set(), set(), "settled_ad"))
+        return self.conv(cid, "merged_ad", d, sc["id"], turns)
+
+    # -- 2. apology + sales pitch to a complaining customer ----------------------------------
+    def apology_pitch(self, cid: str) -> dict:
+        rng = self.rng
+        spam = self.h("spam_complaint")
+        if spam and rng.random() < 0.4:
+            complaint, fix = self.c(spam)
+            d, dom, _ = self.pick_scenario()
+            turns = [self.u(self.noise.customer(complaint, True))]
+            sorry = self.c(self.h("sorry_lead") or self.stock["bare_apology"])
+            turns.append(self.a(self.join(sorry, self.c(self.h("pitch") or self.x("ads"))),
+                                {"ad_to_upset_customer", "non_answer"}, set(), "apology_pitch"))
+            if rng.random() < 0.6:
+                turns.append(self.u(self.noise.customer(self.c(self.h("spam_again") or
+                                                               self.stock["impatient_followup"]), True)))
+                ack = rng.random() < 0.6
+                body = self.join(self.c(self.stock["empathy_opener"]) if ack else "", fix)
+                turns.append(self.a(body, set() if ack else {"missing_empathy"}, set(), "spam_fix"))
+            return self.conv(cid, "apology_pitch", "marketing", "spam-" + hashlib.sha1(complaint.encode()).hexdigest()[:8],
+                             turns)
+        d, dom, sc = self.pick_scenario()
+        turns = [self.u(self.upset_ask(sc))]
+        sorry = self.c(self.h("sorry_lead") + self.stock["bare_apology"])
+        pitch = self.c(self.h("pitch")) if self.h("pitch") and rng.random() < 0.5 else self.ad_tail(dom)
+        turns.append(self.a(self.join(sorry, pitch), {"ad_to_upset_customer", "non_answer"}, set(),
+                            "apology_pitch"))
+        if rng.random() < 0.5:
+            turns.append(self.u(self.noise.customer(self.c(self.stock["impatient_followup"] + self.h("sarcasm")),
+                                                    True)))
+            ack = rng.random() < 0.6
+            body = self.join(self.opener(sc) if ack else "", self.c(sc[rng.choice(["answer", "action"])]))
+            turns.append(self.a(body, set() if ack else {"missing_empathy"}, set(), "answer"))
+        return self.conv(cid, "apology_pitch", d, sc["id"], turns)
+
+    # -- 3. sarcasm / implicit anger, no exclamation marks ------------------------------------
+    def sarcasm(self, cid: str) -> dict:
+        rng = self.rng
+        d, _dom, sc = self.pick_scenario()
+        calm_q = self.noise.customer(self.c(sc["ask"]), False)
+        turns = [self.u(calm_q)]
+        first = rng.choice(["deflect", "anything_else", "greeting", "excuse"] +
+                           (["opening"] if self.h("implicit_open") else []))
+        if first == "opening":
+            # the opening message itself carries the implicit anger ("this is my third time...")
+            turns = [self.u(self.noise.customer(self.join(self.c(sc["ask"]), self.c(self.h("implicit_open")))
+                                                if rng.random() < 0.6 else
+                                                self.join(self.c(self.h("implicit_open")), self.c(sc["ask"])),
+                                                False))]
+            upset = True
+        else:
+            if first == "deflect":
+                turns.append(self.a(self.c(self.stock["deflect"]), {"non_answer"}, {"boilerplate"}, "deflect"))
+            elif first == "excuse":
+                turns.append(self.a(self.c(self.stock["system_excuse"]), {"boilerplate"},
+                                    {"non_answer", "missing_empathy"}, "excuse"))
+            else:
+                turns.append(self.a(self.c(self.stock[first]), {"boilerplate", "non_answer"}, set(), first))
+            calm = rng.random() < 0.2 and self.h("calm_lookalike")
+            line = self.c(self.h("calm_lookalike") if calm else self.h("sarcasm"))
+            r = rng.random()
+            text = line if r < 0.4 else self.join(line, self.c(sc["ask"])) if r < 0.7 else self.join(
+                self.c(sc["ask"]), line)
+            turns.append(self.u(self.noise.customer(text, False)))  # no "!!!" added: the anger is implicit
+            upset = not calm
+        prev = turns[-2]["text"] if len(turns) > 1 else ""
+        opts = ["answer", "ack_answer", "action", "hold", "bare"] + (["repeat"] if prev else [])
+        kind = rng.choices(opts, [3, 3, 2, 1, 1, 1.5][:len(opts)])[0]
+        miss = {"missing_empathy"} if upset else set()
+        if kind == "answer":
+            turns.append(self.a(self.c(sc["answer"]), miss, set(), "answer"))
+        elif kind == "action":
+            turns.append(self.a(self.c(sc["action"]), miss, set(), "action"))
+        elif kind == "ack_answer":
+            turns.append(self.a(self.join(self.opener(sc), self.c(sc["answer"])), set(), set(), "ack_answer"))
+        elif kind == "hold":
+            turns.append(self.a(self.c(self.stock["hold"]), miss, {"non_answer", "boilerplate"}, "hold"))
+        elif kind == "bare":
+            turns.append(self.a(self.c(self.stock["bare_apology"]), {"boilerplate", "non_answer"}, set(), "bare"))
+        else:  # the first line again (an excuse may read as an apology: empathy not scored then)
+            excuse = turns[-2]["move"] == "hard_excuse"
+            gold = {"boilerplate", "non_answer"} | (set() if excuse else miss)
+            turns.append(self.a(self.noise.light_variant(prev), gold, {"missing_empathy"} if excuse else set(),
+                                "repeat"))
+        return self.conv(cid, "sarcasm", d, sc["id"], turns)
+
+    # -- 4. a suggestion the customer already rejected, sent again ----------------------------
+    def rejected(self, cid: str) -> dict:
+        rng = self.rng
+        row = self.c(self.h("rejected"))
+        turns = [self.u(self.noise.customer(self.c(row["ask"]), False))]
+        tip = self.c(row["tip"])
+        turns.append(self.a(tip, set(), set(), "tip"))
+        for rnd in range(rng.choice([1, 1, 2])):
+            upset = rng.random() < 0.45
+            no = self.c(row["no"])
+            if upset:
+                no = self.join(no, self.c(self.h("sarcasm") + self.stock["upset_marks"]))
+            turns.append(self.u(self.noise.customer(no, upset)))
+            miss = {"missing_empathy"} if upset else set()
+            r = rng.random()
+            if r < 0.4:  # near-verbatim: the same line again, maybe behind "as I said"
+                again = self.noise.light_variant(tip)
+                if rng.random() < 0.5 and self.h("as_said"):
+                    again = self.c(self.h("as_said")) + self.sp + again
+                turns.append(self.a(again, {"non_answer", "boilerplate"} | miss, set(), "tip_repeat"))
+            elif r < 0.7:  # the same suggestion in other words
+                turns.append(self.a(self.c(row["tip2"]), {"non_answer"} | miss, {"boilerplate"}, "tip_reworded"))
+            else:
+                ack = upset and rng.random() < 0.7
+                body = self.join(self.c(self.stock["empathy_opener"]) if ack else "", self.c(row["good"]))
+                turns.append(self.a(body, miss if not ack else set(), set(), "tip_next_step"))
+                break
+        return self.conv(cid, "rejected", row["d"], row["id"], turns)
+
+    # -- 5. defensive (blaming, lecturing) and firm-but-fair refusals -------------------------
+    def defensive(self, cid: str) -> dict:
+        rng = self.rng
+        d, dom, sc = self.pick_scenario()
+        upset = rng.random() < 0.75
+        turns = [self.u(self.upset_ask(sc) if upset else self.noise.customer(self.c(sc["ask"]), False))]
+        if rng.random() < 0.75:
+            if rng.random() < 0.6:  # generic arguing / lecturing: answers nothing
+                line = self.c(self.h("defensive") or self.stock["defensive"])
+                turns.append(self.a(line, {"defensive", "non_answer"}, {"missing_empathy"}, "defensive"))
+            else:  # domain blame: may carry an explanation, so non_answer is doubtful
+                turns.append(self.a(self.c(dom["defensive"]), {"defensive"}, {"non_answer", "missing_empathy"},
+                                    "defensive_domain"))
+            if rng.random() < 0.6:
+                back = self.c(self.h("blamed_back") or self.stock["impatient_followup"])
+                turns.append(self.u(self.noise.customer(back, True)))
+                if rng.random() < 0.35:
+                    line2 = self.c(self.h("defensive") + self.x("complain_argue"))
+                    turns.append(self.a(line2, {"defensive", "non_answer"}, {"missing_empathy"}, "defensive_again"))
+                else:
+                    body = self.join(self.c(self.stock["empathy_opener"]),
+                                     self.c(sc[rng.choice(["answer", "action"])]))
+                    turns.append(self.a(body, set(), set(), "recover"))
+        else:
+            # hard negative: a firm "no" with the reason or an alternative, no blame
+            ack = rng.random() < 0.5
+            body = self.join(self.opener(sc) if ack else "", self.c(self.h("firm") + sc["refuse"]))
+            turns.append(self.a(body, {"missing_empathy"} if upset and not ack else set(), set(), "firm"))
+        return self.conv(cid, "defensive", d, sc["id"], turns)
+
+    # -- 6. busy-sounding explanation that answers nothing ------------------------------------
+    def busy(self, cid: str) -> dict:
+        rng = self.rng
+        row = self.c(self.h("busy"))
+        q = self.c(row["ask"])
+        upset = rng.random() < 0.5
+        turns = [self.u(self.noise.customer(self.join(q, self.c(self.stock["upset_marks"])) if upset else q, upset))]
+        miss = {"missing_empathy"} if upset else set()
+        busy = self.c(row["busy"])
+        if rng.random() < 0.8:
+            turns.append(self.a(busy, {"non_answer"} | miss, set(), "busy"))
+            if rng.random() < 0.6:
+                turns.append(self.u(self.noise.repeat_question(q)))
+                if rng.random() < 0.5:
+                    turns.append(self.a(self.noise.light_variant(busy), {"non_answer", "boilerplate"},
+                                        {"missing_empathy"}, "busy_again"))
+                else:
+                    turns.append(self.a(self.c(row["good"]), set(), {"missing_empathy"}, "busy_then_answer"))
+        else:
+            ack = upset and rng.random() < 0.6
+            body = self.join(self.c(self.stock["empathy_opener"]) if ack else "", self.c(row["good"]))
+            turns.append(self.a(body, miss if not ack else set(), set(), "answer"))
+        return self.conv(cid, "busy", row["d"], row["id"], turns)
+
+    def conversations(self, n: int, prefix: str) -> Iterator[dict]:  # type: ignore[override]
+        mix = dict(HARD_MIX)
+        if self.lang == "en":
+            mix["defensive"] *= 2
+            mix["merged_ad"] *= 1.5
+            mix["apology_pitch"] *= 1.5
+        need = {"rejected": "rejected", "busy": "busy", "sarcasm": "sarcasm"}
+        fams = [f for f in mix if f not in need or self.h(need[f])]
+        for i in range(n):
+            fam = self.rng.choices(fams, [mix[f] for f in fams])[0]
+            yield getattr(self, fam)(f"{prefix}-{fam}-{i}")
+
+
 # -- signal lines -----------------------------------------------------------------
 CUSTOMER_LINES = {  # role -> (upset, settled, asks); None = not used for that signal
     "ask": (0, 0, 1), "ask_upset": (1, 0, 1), "followup": (0, 0, 1), "clarify_reply": (0, 0, 0),
@@ -740,6 +1055,8 @@ def main() -> None:
     ap.add_argument("--train-per-scenario", type=int, default=20,
                     help="conversations per scenario in the train split (the fine-tuned pair model learns from them)")
     ap.add_argument("--bitext", type=int, default=900, help="Bitext pairs per split (train; others scaled)")
+    ap.add_argument("--hard-scale", type=float, default=1.0,
+                    help="scale of the hard-case pass (1.0: about 1000 train, 600 valid, 300 heldout); 0 turns it off")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--langs", nargs="*", default=list(BANK_MODULES))
     args = ap.parse_args()
@@ -762,6 +1079,11 @@ def main() -> None:
         bconvs, blines = bitext(split, rng, n_bitext)
         convs += bconvs + abcd(split)
         lines += blines
+        # hard cases: their own rng, after everything above, so the main pass stays as it was
+        hard_rng = random.Random(f"{args.seed}-{split}-hard")
+        for lang in args.langs:
+            n_hard = round(HARD_TOTAL[split] * args.hard_scale * HARD_LANG_SHARE.get(lang, 0.3))
+            convs += list(HardComposer(lang, split, hard_rng).conversations(n_hard, f"{lang}-{split}-hard"))
         rng.shuffle(convs)
         write_jsonl(out / f"{split}.jsonl", convs)
         write_jsonl(out / f"lines_{split}.jsonl", lines)
