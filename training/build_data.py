@@ -315,6 +315,10 @@ class Composer:
         if kind in ("bare", "closing_open", "greeting_late") and self.rng.random() < 0.15 and upset:
             body += " " + self.ad(dom, st)
             gold.add("ad_to_upset_customer")
+            # a formula followed by a sales pitch is no longer "only a stock formula" (LABELS.md
+            # boilerplate (b)); the pitch is what is wrong with it
+            gold.discard("boilerplate")
+            skip.discard("boilerplate")
         self._empathy_labels(st, has_ack, gold, skip)
         return body, gold, skip, kind
 
