@@ -1,5 +1,5 @@
 """Quality floors for the shipped model (slow: real encoder). Regression guards set below the
-numbers measured when the model was trained (see models/replyguard-v1/README.md)."""
+numbers measured when the model was trained (see models/replyguard-v2/README.md)."""
 
 import pytest
 
@@ -14,9 +14,10 @@ pytestmark = pytest.mark.slow
 def test_acceptance_floor(real_analyzer):
     gold = [c for _, c in read_conversations(ACCEPTANCE, gold=True)]
     report = evaluate(gold, real_analyzer.score(gold))
-    assert report["all"]["macro_f1"] >= 0.72, report["all"]
-    assert report["all"]["boilerplate"]["f1"] >= 0.8
-    assert report["all"]["non_answer"]["f1"] >= 0.75
+    assert report["all"]["macro_f1"] >= 0.78, report["all"]
+    assert report["all"]["boilerplate"]["f1"] >= 0.85
+    assert report["all"]["non_answer"]["f1"] >= 0.85
+    assert report["all"]["missing_empathy"]["f1"] >= 0.6
 
 
 def test_beats_rule_baseline_on_generated_heldout(real_analyzer, tmp_path):
@@ -31,6 +32,6 @@ def test_beats_rule_baseline_on_generated_heldout(real_analyzer, tmp_path):
     gold = [c for _, c in read_conversations(tmp_path / "heldout.jsonl", gold=True)][:250]
     model = evaluate(gold, real_analyzer.score(gold))["all"]
     rules = evaluate(gold, RuleAnalyzer().score(gold))["all"]
-    assert model["macro_f1"] >= 0.7, model
+    assert model["macro_f1"] >= 0.85, model
     for flag in ("non_answer", "boilerplate", "ad_to_upset_customer", "missing_empathy"):
         assert model[flag]["f1"] > rules[flag]["f1"], (flag, model[flag], rules[flag])
