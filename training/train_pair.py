@@ -265,7 +265,8 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
     """Evaluate the adapter alone on valid (thresholds) and heldout; write README.md + metrics.json.
 
     Logits come from ``logits_dir`` (written by ``sweep``) when given, else the adapter is run
-    here through :class:`replyguard.pair.PairModel` (the same code path as inference)."""
+    here through :class:`replyguard.pair.PairModel` (the same code path as inference), with the
+    on-disk logit cache that training the flag heads uses."""
     import datetime as dt
 
     from replyguard.context import build_contexts
@@ -279,9 +280,13 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
         if f is not None and f.exists():
             logits[split] = np.load(f)
         else:
+            from replyguard.encoder import cache_dir
+            from replyguard.encoder_build import sha256
             from replyguard.pair import PairModel
+            from training.train import CachedPair
 
-            pm = PairModel.load(adapter)
+            sha = sha256(adapter / "adapter_model.safetensors")
+            pm = CachedPair(PairModel.load(adapter), cache_dir() / f"pair-logits-{sha[:12]}.npz")
             ctxs = []
             for line in open(data / f"{split}.jsonl", encoding="utf-8"):
                 conv = GoldConversation.model_validate(json.loads(line))
