@@ -68,7 +68,8 @@ class ModelRunner:
     """
 
     def __init__(self, timeout_s: float, max_queue: int, batchers: dict[str, BatchFn] | None = None,
-                 window_s: float = 0.01, max_batch: int = 32, gap_s: float = 0.001) -> None:
+                 window_s: float = 0.01, max_batch: int = 32, gap_s: float = 0.001,
+                 on_trim: Callable[[], object] | None = None) -> None:
         self.timeout_s = timeout_s
         self.max_queue = max_queue
         self.batchers = dict(batchers or {})
@@ -78,6 +79,7 @@ class ModelRunner:
         self._last_size = 1  # size of the last batch: how many callers are likely to come back
         self._free_at = 0.0  # when the lane last finished a batch
         self.trim_every_s = 30.0
+        self.on_trim = on_trim  # also run at each trim (service.memory.SparseWeights.release)
         self._trimmed_at = time.monotonic()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._pending = 0
@@ -136,17 +138,23 @@ class ModelRunner:
             job.future.cancel()
 
     def _trim_heap(self) -> None:
-        """Give freed memory back to the system, at most every ``trim_every_s`` (a few ms).
+        """Give memory back to the system, at most every ``trim_every_s`` (a few ms).
 
         Forward passes of ever-changing shapes leave freed blocks in glibc's heap that it
-        keeps (in-process, checks grew RSS by about 3 MB per 1,000 and a trim gave it back).
-        The service still grows by a similar rate under a 5-minute soak; not explained yet.
+        keeps, and a trim gives them back; ``on_trim`` hands back what else the passes left
+        resident (the embedding rows that new drafts read; see :mod:`service.memory`).
         """
         now = time.monotonic()
-        if _malloc_trim is None or now - self._trimmed_at < self.trim_every_s:
+        if now - self._trimmed_at < self.trim_every_s:
             return
         self._trimmed_at = now
-        _malloc_trim(0)
+        if self.on_trim is not None:
+            try:
+                self.on_trim()
+            except Exception:  # memory housekeeping must never stop the lane
+                log.exception("trim hook failed")
+        if _malloc_trim is not None:
+            _malloc_trim(0)
 
     def _take_deferred(self, deferred: deque[_Job], op: str) -> list[_Job]:
         same = [j for j in deferred if j.fn is None and j.op == op][: self.max_batch - 1]

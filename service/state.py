@@ -11,6 +11,7 @@ from replyguard.analyzer import Analyzer
 from replyguard.schema import Conversation
 from service.db import make_engine, make_sessions
 from service.keys import KeyStore, RateLimiter
+from service.memory import SparseWeights, drop_word_caches
 from service.privacy import RedactingFilter, Scrubber
 from service.runner import ModelRunner
 from service.settings import Settings
@@ -43,6 +44,7 @@ class AppState:
         if analyzer is None:
             log.info("loading model %s", settings.model)
             analyzer = Analyzer.load(settings.model, threads=settings.threads)
+        drop_word_caches(analyzer)
         log.info("ready: model %s, database %s", analyzer.name, engine.url.render_as_string(hide_password=True))
         return cls(settings=settings, engine=engine, analyzer=analyzer,
                    runner=model_runner(settings, analyzer),
@@ -61,7 +63,8 @@ def model_runner(settings: Settings, analyzer: Analyzer) -> ModelRunner:
         return analyzer.check_many(items, return_exceptions=True)
 
     return ModelRunner(settings.request_timeout_s, settings.max_queue, batchers={"check": check_batch},
-                       window_s=settings.batch_window_ms / 1000, max_batch=settings.max_batch)
+                       window_s=settings.batch_window_ms / 1000, max_batch=settings.max_batch,
+                       on_trim=SparseWeights.of(analyzer).release)
 
 
 def configure_logging(settings: Settings) -> logging.Handler:

@@ -25,6 +25,9 @@ from service.settings import DEFAULT_CATALOGUE
 
 Localized = dict[str, list[str]]  # lang -> phrases
 TEMPLATE_KEYS = (*FLAGS, "boilerplate_canned", "non_answer_canned")
+# A draft is a new text on every keystroke: fold it without fold()'s cache, which is for
+# history (65,536 entries; filled with drafts it would only grow the worker for hours).
+_fold_draft = fold.__wrapped__
 log = logging.getLogger("replyguard.service")
 
 
@@ -122,8 +125,8 @@ class Catalogue:
                 best, best_score = name, score
         return best
 
-    def _canned_in(self, draft: str, lang: str) -> tuple[CannedLine, str] | None:
-        key = fold(draft)
+    def _canned_in(self, key: str, lang: str) -> tuple[CannedLine, str] | None:
+        """The catalogue's canned line inside the folded draft ``key``, if any."""
         for canned, lines in self._canned:
             line = _find(lines, key, lang)
             if line:
@@ -140,7 +143,7 @@ class Catalogue:
                  "intent": "", "advice": ""}
         key = finding.flag
         if finding.flag in ("boilerplate", "non_answer"):
-            hit = self._canned_in(draft, lang)
+            hit = self._canned_in(_fold_draft(draft), lang)
             if hit:
                 canned, line = hit
                 key = f"{finding.flag}_canned"
@@ -148,7 +151,7 @@ class Catalogue:
                           "advice": self._text(canned.advice, lang)}
         elif finding.flag == "ad_to_upset_customer":
             # the catalogue's word when it has one, else the sentence the detector pointed at
-            slots["term"] = _find(self._promo, fold(draft), lang) or finding.evidence[:40]
+            slots["term"] = _find(self._promo, _fold_draft(draft), lang) or finding.evidence[:40]
         return self._text(t[key], lang).format(**slots)
 
 

@@ -83,3 +83,19 @@ def test_invalid_catalogue_is_a_clear_error(tmp_path):
     bad.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ValueError, match="general"):
         Catalogues(bad)
+
+
+def test_drafts_stay_out_of_the_text_caches(cat):
+    """Suggestions fold the draft without fold()'s cache: every keystroke is a new draft, and a
+    cache of 65,536 drafts grew a worker under a soak (history is what that cache is for)."""
+    from replyguard.text import fold
+
+    c = Conversation.model_validate(conv(("customer", "你们又打推销电话，我要投诉!")))
+    drafts = [f"请您耐心等待，顺便介绍一下我们的优惠券活动（{i}）" for i in range(50)]
+    cat.suggest(finding("boilerplate"), c, drafts[0])  # the history is folded (and cached) once
+    before = fold.cache_info().currsize
+    for d in drafts:
+        for flag in ("boilerplate", "non_answer", "ad_to_upset_customer", "missing_empathy"):
+            cat.suggest(finding(flag), c, d)
+    assert fold.cache_info().currsize == before
+    assert "优惠券" in cat.suggest(finding("ad_to_upset_customer"), c, drafts[1])
