@@ -348,8 +348,12 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
 
 def save_adapter(model, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    import warnings
+
     model.peft_config["default"].base_model_name_or_path = "multilingual-e5-small"
-    model.save_pretrained(str(out))
+    with warnings.catch_warnings():  # the base is named, not a folder: nothing to look up
+        warnings.simplefilter("ignore", UserWarning)
+        model.save_pretrained(str(out))
 
 
 def main(argv: list[str] | None = None) -> None:
