@@ -174,7 +174,10 @@ def card(path: Path, metrics: dict) -> str:
               "- The flag heads learn from composed conversations; real chats are messier. Read `replyguard eval --errors` output "
               "on your own labelled data before trusting a flag.",
               "- `missing_empathy` and `ad_to_upset_customer` depend on the `upset` signal, which is trained on customer "
-              "service lines and reviewed on review sentiment only as a proxy.", ""]
+              "service lines and reviewed on review sentiment only as a proxy.",
+              *(["- The pair model was fine-tuned on composed conversations only; its relevance on real e-commerce logs "
+                 "(ECD) is above chance but far from solved. It costs one cross-encoder pass per agent turn; "
+                 "`replyguard-v2-frozen` skips it."] if config.get("pair") else []), ""]
     return "\n".join(parts)
 
 
