@@ -11,6 +11,7 @@ per batch (and cached across calls), so history costs nothing on the next turn.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -74,6 +75,9 @@ def _folded_segments(text: str) -> tuple[str, ...]:
     return tuple(fold(p) for p in segments(text))
 
 
+_PAIR_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replyguard-pair")
+
+
 class Featurizer:
     """Computes :data:`FEATURES` for a batch of turn contexts."""
 
@@ -85,6 +89,9 @@ class Featurizer:
     def __call__(self, contexts: list[TurnContext]) -> list[TurnFeatures]:
         if not contexts:
             return []
+        # the pair model needs only the contexts: it runs on a second core while the sentence
+        # encoder and the heads work here (torch releases the GIL inside its kernels)
+        pair_logits = _PAIR_POOL.submit(self.pair, contexts) if self.pair is not None else None
         segs = [segments(c.reply) for c in contexts]
         # opening clauses ("实在抱歉，…", "I'm sorry —") carry acknowledgement that a
         # whole-sentence embedding of a long answer drowns out
@@ -131,8 +138,8 @@ class Featurizer:
             rel = dict(zip(pairs, self.heads["relevance"].proba(P)))
 
         out = [self._one(c, s, h, emb, sig, rel) for c, s, h in zip(contexts, segs, heads)]
-        if self.pair is not None:
-            for f, lg in zip(out, self.pair(contexts)):
+        if pair_logits is not None:
+            for f, lg in zip(out, pair_logits.result()):
                 f.x = np.concatenate([f.x, lg.astype(f.x.dtype)])
         return out
 
