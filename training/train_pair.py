@@ -332,7 +332,7 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
              "neither the flag heads' *valid* split nor the *held-out* split contains), Bitext and ABCD from `train/`.",
              f"- {tr['epochs']} epochs, learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, "
              f"device `{tr['device']}` ({tr['seconds']:.0f} s); the configuration was picked on *valid* mean F1 "
-             "among the ones tried (see `training.json`). On a 2-core CPU the same command takes hours.",
+             "among the ones tried (`sweep.json`; the winner's epochs in `training.json`). On a 2-core CPU the same command takes hours.",
              "- Never trained on: the acceptance cases, the eval_only sets, the held-out split.", "",
              "## Held-out split, the pair model alone (thresholds chosen on valid)", "",
              "| flag | threshold | " + " | ".join(f"{c} P/R/F1" for c in cols) + " |",
