@@ -188,12 +188,13 @@ def pair_relevance(pair, n_ecd: int, n_dd: int) -> dict:
 
     A cross-encoder pass per candidate is costly on CPU, so this scores the first ``n_ecd``
     ECD contexts and ``n_dd`` DailyDialog++ paragraphs (fixed samples)."""
-    from replyguard.pair import FLAGS
+    from replyguard.context import TurnContext
+    from replyguard.pair import FLAGS, pair_texts
 
     na = FLAGS.index("non_answer")
 
     def rel(q: str, cands: list[str]) -> np.ndarray:
-        return -pair.logits([(f"customer: {q}", c) for c in cands])[:, na]
+        return -pair.logits([pair_texts(TurnContext("eval", 1, c, q, q)) for c in cands])[:, na]
 
     groups = list(ecd_groups().items())[:n_ecd]
     r1 = 0

@@ -85,12 +85,9 @@ def main() -> None:
     path = resolve_model(args.model)
     analyzer = Analyzer.load(path)
     if analyzer.pair is not None:  # every set is scored more than once: keep pair logits (disk, as training does)
-        from replyguard.encoder import cache_dir
-        from replyguard.encoder_build import sha256
         from training.train import CachedPair
 
-        sha = sha256(analyzer.model.pair_dir / "adapter_model.safetensors")
-        analyzer.featurize.pair = CachedPair(analyzer.pair, cache_dir() / f"pair-logits-{sha[:12]}.npz")
+        analyzer.featurize.pair = CachedPair.for_adapter(analyzer.pair, analyzer.model.pair_dir)
     systems = [("model", analyzer), ("rules", RuleAnalyzer())]
     if args.previous:
         systems.append(("previous", Analyzer.load(args.previous, encoder=analyzer.encoder)))

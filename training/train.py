@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import random
 from dataclasses import dataclass, field
@@ -189,16 +190,24 @@ class CachedPair:
     does not re-run the fine-tuned model over the whole valid split."""
 
     def __init__(self, model, path: Path) -> None:
-        import hashlib
-
-        self.model, self.path, self._h = model, path, hashlib.sha1
+        self.model, self.path = model, path
         self.cache: dict[str, np.ndarray] = {}
         if path.exists():
             d = np.load(path, allow_pickle=False)
             self.cache = dict(zip(d["keys"].tolist(), d["logits"]))
 
-    def key(self, pair: tuple[str, str]) -> str:
-        return self._h("\x1f".join(pair).encode()).hexdigest()
+    @classmethod
+    def for_adapter(cls, model, adapter_dir: str | Path) -> CachedPair:
+        """The cache file of this adapter's exact weights, in the replyguard cache folder."""
+        from replyguard.encoder import cache_dir
+        from replyguard.encoder_build import sha256
+
+        sha = sha256(Path(adapter_dir) / "adapter_model.safetensors")
+        return cls(model, cache_dir() / f"pair-logits-{sha[:12]}.npz")
+
+    @staticmethod
+    def key(pair: tuple[str, str]) -> str:
+        return hashlib.sha1("\x1f".join(pair).encode()).hexdigest()
 
     def __call__(self, contexts) -> np.ndarray:
         from replyguard.pair import pair_texts
@@ -277,28 +286,22 @@ def main(args: TrainArgs, encoder=None) -> dict:
     # 3. signal heads
     print("2. signal heads")
     if args.signals_from:
-        from safetensors.numpy import load_file
+        from replyguard.analyzer import ModelFolder
 
-        from replyguard.features import SIGNALS
-
-        src = Path(args.signals_from)
-        tensors_src = load_file(str(src / "heads.safetensors"))
-        signals = {s: Head.from_tensors(tensors_src, f"signal.{s}") for s in SIGNALS}
-        sig_metrics = json.loads((src / "config.json").read_text())["signals"]
-        print(f"   reused from {src}")
+        src = ModelFolder.load(args.signals_from)
+        signals, sig_metrics = src.signals, src.config["signals"]
+        print(f"   reused from {src.path}")
     else:
         signals, sig_metrics = train_signals(lines_tr, lines_va, encoder)
     # 4. flag heads
     print("3. flag heads")
     pair = None
     if args.pair:
-        from replyguard.encoder import cache_dir
         from replyguard.encoder_build import sha256
         from replyguard.pair import PairModel
 
         adapter_sha = sha256(Path(args.pair) / "adapter_model.safetensors")
-        pair = CachedPair(PairModel.load(args.pair, share_embeddings_with=encoder),
-                          cache_dir() / f"pair-logits-{adapter_sha[:12]}.npz")
+        pair = CachedPair.for_adapter(PairModel.load(args.pair, share_embeddings_with=encoder), args.pair)
     x, y, m, g = featurise(convs_va, Featurizer(encoder, signals, pair))
     if emb_cache:
         encoder.save_cache(emb_cache)

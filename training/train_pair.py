@@ -32,20 +32,35 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# Spelled out (== replyguard.schema.FLAGS, checked in `bundle`): `fit` and `sweep` need only
+# numpy, torch, transformers and peft, so they run on a training machine without the package.
 FLAGS = ("non_answer", "boilerplate", "ad_to_upset_customer", "missing_empathy", "defensive")
 LORA_TARGETS = r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
 
 
 # --------------------------------------------------------------------------- bundle
+def _turns(path: Path):
+    """(conversation, agent-turn context) for every agent turn of a gold JSONL file, in order
+    (the order of the bundle's rows)."""
+    from replyguard.context import build_contexts
+    from replyguard.schema import GoldConversation
+
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            conv = GoldConversation.model_validate(json.loads(line))
+            for ctx in build_contexts(conv, conv.lang or "en"):
+                yield conv, ctx
+
+
 def bundle(data: Path, out: Path, compact: bool, splits=("train", "valid", "heldout")) -> None:
     from transformers import AutoTokenizer
 
-    from replyguard.context import build_contexts
     from replyguard.encoder import ensure_e5
     from replyguard.encoder_build import CHARMAP_FILE
     from replyguard.pair import MAX_LEN, pair_texts, prep
-    from replyguard.schema import GoldConversation
+    from replyguard.schema import FLAGS as SCHEMA_FLAGS
 
+    assert FLAGS == SCHEMA_FLAGS, "train_pair.FLAGS is out of step with replyguard.schema.FLAGS"
     base = ensure_e5()
     tok = AutoTokenizer.from_pretrained(str(base))
     charmap = {int(k): v for k, v in json.loads((base / CHARMAP_FILE).read_text()).items()}
@@ -53,20 +68,15 @@ def bundle(data: Path, out: Path, compact: bool, splits=("train", "valid", "held
     arrays: dict[str, np.ndarray] = {}
     meta = {}
     for split in splits:
-        a, b, ys, ms, groups, langs = [], [], [], [], [], []
-        with open(data / f"{split}.jsonl", encoding="utf-8") as f:
-            for line in f:
-                c = json.loads(line)
-                conv = GoldConversation.model_validate(c)
-                for ctx in build_contexts(conv, conv.lang or "en"):
-                    t = conv.turns[ctx.index]
-                    x, r = pair_texts(ctx)
-                    a.append(prep(x, charmap))
-                    b.append(prep(r, charmap))
-                    ys.append([f in t.gold for f in FLAGS])
-                    ms.append([f not in t.skip for f in FLAGS])
-                    groups.append(c.get("scenario", c["id"]))
-                    langs.append(conv.lang or "en")
+        a, b, ys, ms, langs = [], [], [], [], []
+        for conv, ctx in _turns(data / f"{split}.jsonl"):
+            t = conv.turns[ctx.index]
+            x, r = pair_texts(ctx)
+            a.append(prep(x, charmap))
+            b.append(prep(r, charmap))
+            ys.append([f in t.gold for f in FLAGS])
+            ms.append([f not in t.skip for f in FLAGS])
+            langs.append(conv.lang or "en")
         enc = tok(a, b, truncation="longest_first", max_length=MAX_LEN, padding="max_length")
         arrays[f"{split}_ids"] = np.array(enc["input_ids"], dtype=np.int32)
         arrays[f"{split}_y"] = np.array(ys, dtype=np.int8)
@@ -269,34 +279,22 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
     on-disk logit cache that training the flag heads uses."""
     import datetime as dt
 
-    from replyguard.context import build_contexts
-    from replyguard.schema import GoldConversation
-
     d = np.load(bundle_dir / "data.npz")
     sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
-    logits = {}
+    turns = {split: list(_turns(data / f"{split}.jsonl")) for split in ("valid", "heldout")}
+    logits, pair = {}, None
     for split in ("valid", "heldout"):
         f = logits_dir / f"{split}_logits.npy" if logits_dir else None
         if f is not None and f.exists():
             logits[split] = np.load(f)
-        else:
-            from replyguard.encoder import cache_dir
-            from replyguard.encoder_build import sha256
+            continue
+        if pair is None:
             from replyguard.pair import PairModel
             from training.train import CachedPair
 
-            sha = sha256(adapter / "adapter_model.safetensors")
-            pm = CachedPair(PairModel.load(adapter), cache_dir() / f"pair-logits-{sha[:12]}.npz")
-            ctxs = []
-            for line in open(data / f"{split}.jsonl", encoding="utf-8"):
-                conv = GoldConversation.model_validate(json.loads(line))
-                ctxs += build_contexts(conv, conv.lang or "en")
-            logits[split] = pm(ctxs)
-    langs = []
-    for line in open(data / "heldout.jsonl", encoding="utf-8"):
-        conv = GoldConversation.model_validate(json.loads(line))
-        langs += [conv.lang or "en"] * len(build_contexts(conv, conv.lang or "en"))
-    langs = np.array(langs)
+            pair = CachedPair.for_adapter(PairModel.load(adapter), adapter)
+        logits[split] = pair([ctx for _, ctx in turns[split]])
+    langs = np.array([conv.lang or "en" for conv, _ in turns["heldout"]])
     assert len(langs) == len(logits["heldout"]), "bundle and data folder disagree; rebuild the bundle"
     metrics: dict = {"flags": {}}
     for j, flag in enumerate(FLAGS):

@@ -75,14 +75,12 @@ def build_classifier(base_folder: str | os.PathLike, n_labels: int = len(FLAGS))
 class PairModel:
     """Scores (context, reply) pairs; returns one logit per flag (order of :data:`FLAGS`)."""
 
-    def __init__(self, model, tokenizer, charmap: dict[int, str], folder: Path, batch_size: int = 32) -> None:
+    def __init__(self, model, tokenizer, charmap: dict[int, str], batch_size: int = 32) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.charmap = charmap
-        self.folder = folder
         self.batch_size = batch_size
         self._lock = threading.Lock()
-        self.forward_calls = 0
 
     @classmethod
     def load(cls, adapter_dir: str | os.PathLike, base_folder: str | os.PathLike | None = None,
@@ -116,7 +114,7 @@ class PairModel:
         tok = AutoTokenizer.from_pretrained(str(base))
         cm_file = base / CHARMAP_FILE
         charmap = {int(k): v for k, v in json.loads(cm_file.read_text()).items()} if cm_file.exists() else {}
-        return cls(model, tok, charmap, Path(adapter_dir))
+        return cls(model, tok, charmap)
 
     def encode_pairs(self, pairs: list[tuple[str, str]]):
         a = [prep(x, self.charmap) for x, _ in pairs]
@@ -132,7 +130,6 @@ class PairModel:
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         out = np.zeros((len(pairs), len(FLAGS)), dtype=np.float32)
         with self._lock, torch.inference_mode():
-            self.forward_calls += 1
             for s in range(0, len(order), self.batch_size):
                 idx = order[s:s + self.batch_size]
                 enc = self.encode_pairs([pairs[i] for i in idx])
