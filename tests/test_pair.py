@@ -80,6 +80,33 @@ def test_pair_model_trains_loads_and_scores(tmp_path):
     assert np.allclose(pm(build_contexts(c)), lg)  # deterministic in eval mode
     json.loads((out / "adapter_config.json").read_text())
 
+    # continued training starts from the adapter's weights, not from scratch
+    more = tmp_path / "continued"
+    s2 = train_pair.fit(bundle, more, epochs=1, lr=4e-4, rank=16, batch=8, seed=0, device="cpu",
+                        max_steps=1, max_eval=16, init=out, hard_repeat=2, replay=0.5)
+    assert s2["rank"] == 4 and s2["init"] == str(out)  # the adapter's own rank, not the argument's
+    cont = PairModel.load(more)
+    assert not np.allclose(cont(build_contexts(c)), lg)  # one step moved it
+    assert np.abs(cont(build_contexts(c)) - lg).max() < 1.0  # ... from where the adapter was
+
+
+def test_epoch_plan_repeats_hard_rows_replays_a_fraction_and_groups_by_length():
+    from training.train_pair import _epoch_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 128, size=1000)
+    hard = np.zeros(1000, dtype=bool)
+    hard[:100] = True
+    batches = _epoch_batches(lengths, hard, 16, rng, hard_repeat=3, replay=0.5)
+    rows = np.concatenate(batches)
+    counts = np.bincount(rows, minlength=1000)
+    assert (counts[:100] == 3).all()  # every hard row three times
+    assert set(np.unique(counts[100:])) <= {0, 1} and counts[100:].sum() == 450  # half the others, once
+    assert all(len(b) <= 16 for b in batches)
+    # inside a batch the lengths are close (sorted within windows), so padding is small
+    spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches if len(b) == 16])
+    assert spread < 20
+
 
 @pytest.mark.slow
 def test_shipped_pair_adapter_shares_the_encoders_embeddings():

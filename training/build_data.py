@@ -11,7 +11,9 @@ Step 4  add the licensed English sets (Bitext request/reply pairs, ABCD dialogue
 Step 5  hard cases (``HardComposer``, banks ``training/banks/hard_*.py``), composed last with their
         own rng so that everything above is unchanged: promotions merged into stock lines,
         apology-then-pitch, implicit anger, rejected suggestions repeated, defensive lines,
-        busy explanations that answer nothing.
+        busy explanations that answer nothing; then a second hard-case pass (complaint threats
+        answered for real or not, and acknowledgement / blame / greeting moves in many more
+        wordings), appended so that every earlier conversation keeps its place.
 
     python -m training.build_data --out data/generated
 """
@@ -572,6 +574,10 @@ HARD_MIX = {  # family -> weight (English doubles defensive and the ad families)
 }
 
 
+LATER_TOTAL = {"train": 1000, "valid": 500, "heldout": 250}  # second hard-case pass, all languages
+LATER_MIX = {"threat": 1.0, "reword": 1.2}  # family -> weight (a family runs where its bank has lines)
+
+
 class HardComposer(Composer):
     """Hard cases, composed after the main pass with their own rng so that the main pass is untouched:
 
@@ -585,7 +591,10 @@ class HardComposer(Composer):
                    and boilerplate when it is near-verbatim what the agent sent before;
     defensive      blaming, lecturing, "why would you complain?" (many English lines), and firm refusals
                    with a reason that are not defensive;
-    busy           a long process explanation that answers nothing asked: non_answer.
+    busy           a long process explanation that answers nothing asked: non_answer;
+    threat         (second pass) a complaint threat: a real answer or escalation with an owner and a
+                   time is an answer, "you may complain" or arguing is not;
+    reword         (second pass) bare acknowledgements, blame and late greetings in many more wordings.
     """
 
     def __init__(self, lang: str, split: str, rng: random.Random) -> None:
@@ -854,7 +863,79 @@ class HardComposer(Composer):
             turns.append(self.a(body, miss if not ack else set(), set(), "answer"))
         return self.conv(cid, "busy", row["d"], row["id"], turns)
 
-    def conversations(self, n: int, prefix: str) -> Iterator[dict]:  # type: ignore[override]
+    # -- 7. a complaint threat, answered for real or not ---------------------------------------
+    def threat(self, cid: str) -> dict:
+        """An upset customer who threatens to complain: a real answer or next step is still an
+        answer (with or without acknowledgement), a "you may complain" pointer or an argument is not."""
+        rng = self.rng
+        d, dom, sc = self.pick_scenario()
+        ask, threat = self.c(sc["ask_upset"]), self.c(self.h("threat"))
+        turns = [self.u(self.noise.customer(self.join(ask, threat) if rng.random() < 0.7
+                                            else self.join(threat, ask), True))]
+        r = rng.random()
+        if r < 0.3:  # acknowledgement + the answer or action: clean
+            turns.append(self.a(self.join(self.opener(sc), self.c(sc[rng.choice(["answer", "action"])])),
+                                set(), set(), "threat_answer"))
+        elif r < 0.5:  # the answer or action with no acknowledgement: only missing_empathy
+            turns.append(self.a(self.c(sc[rng.choice(["answer", "action"])]), {"missing_empathy"}, set(),
+                                "threat_answer_flat"))
+        elif r < 0.65:  # escalation with a time and an owner: an answer
+            line = self.c(self.h("escalate")) if self.h("escalate") and rng.random() < 0.6 else self.join(
+                self.opener(sc), self.c(sc["action"]))
+            turns.append(self.a(line, set(), set(), "threat_escalate"))
+        elif r < 0.85:  # "you are free to complain": nothing done
+            turns.append(self.a(self.c(self.h("complain_deflect")), {"non_answer", "missing_empathy"},
+                                {"boilerplate"}, "threat_deflect"))
+        else:  # arguing about the complaint
+            line = self.c(self.x("complain_argue") or self.h("defensive") or self.stock["defensive"])
+            turns.append(self.a(line, {"defensive", "non_answer"}, {"missing_empathy"}, "threat_argue"))
+        if turns[-1]["gold"] and rng.random() < 0.5:
+            turns.append(self.u(self.noise.customer(self.c(self.stock["impatient_followup"]), True)))
+            turns.append(self.a(self.join(self.opener(sc), self.c(sc[rng.choice(["answer", "action"])])),
+                                set(), set(), "threat_recover"))
+        return self.conv(cid, "threat", d, sc["id"], turns)
+
+    # -- 8. the same moves in many more words -------------------------------------------------
+    def reword(self, cid: str) -> dict:
+        """Bare acknowledgements, blame and greeting formulas from a wider wording bank, so the
+        models learn the move rather than the few lines of the main banks."""
+        rng = self.rng
+        # a split without lines of its own for a move borrows that split's main-bank lines
+        d, _dom, sc = self.pick_scenario()
+        upset = rng.random() < 0.7
+        turns = [self.u(self.upset_ask(sc) if upset else self.noise.customer(self.c(sc["ask"]), False))]
+        miss = {"missing_empathy"} if upset else set()
+        r = rng.random()
+        if r < 0.3:  # a bare acknowledgement: empathy present, nothing else
+            turns.append(self.a(self.c(self.h("ack_more") or self.stock["bare_empathy"]), {"boilerplate", "non_answer"}, set(), "ack_bare"))
+        elif r < 0.55:  # acknowledgement + the answer: clean
+            turns.append(self.a(self.join(self.c(self.h("ack_more") or self.stock["bare_empathy"]), self.c(sc[rng.choice(["answer", "action"])])),
+                                set(), set(), "ack_answer"))
+        elif r < 0.8:  # blame / lecture (some carry a reason, so non_answer is not scored)
+            turns.append(self.a(self.c(self.h("blame_more") or self.stock["defensive"]), {"defensive"}, {"non_answer", "missing_empathy"},
+                                "blame"))
+        else:  # a greeting formula after the customer already asked
+            turns.append(self.a(self.c(self.h("greet_more") or self.stock["greeting"]), {"non_answer", "boilerplate"} | miss, set(), "greet_late"))
+        if rng.random() < 0.5:
+            turns.append(self.u(self.noise.customer(self.c(self.stock["impatient_followup"]), True)))
+            if rng.random() < 0.3:
+                turns.append(self.a(self.c(self.h("blame_more") or self.stock["defensive"]), {"defensive"}, {"non_answer", "missing_empathy"},
+                                    "blame_again"))
+            else:
+                ack = rng.random() < 0.7
+                body = self.join(self.c(self.h("ack_more") or self.stock["bare_empathy"]) if ack else "", self.c(sc[rng.choice(["answer", "action"])]))
+                turns.append(self.a(body, set() if ack else {"missing_empathy"}, set(), "recover"))
+        return self.conv(cid, "reword", d, sc["id"], turns)
+
+    def conversations(self, n: int, prefix: str, families: dict | None = None) -> Iterator[dict]:  # type: ignore[override]
+        if families is not None:  # a later pass with its own families
+            needs = {"threat": "threat", "reword": "ack_more"}
+            fams = [f for f in families if self.h(needs.get(f, f))]
+            for i in range(n):
+                if fams:
+                    fam = self.rng.choices(fams, [families[f] for f in fams])[0]
+                    yield getattr(self, fam)(f"{prefix}-{fam}-{i}")
+            return
         mix = dict(HARD_MIX)
         if self.lang == "en":
             mix["defensive"] *= 2
@@ -1089,6 +1170,16 @@ def main() -> None:
             n_hard = round(HARD_TOTAL[split] * args.hard_scale * HARD_LANG_SHARE.get(lang, 0.3))
             convs += list(HardComposer(lang, split, hard_rng).conversations(n_hard, f"{lang}-{split}-hard"))
         rng.shuffle(convs)
+        # second hard-case pass (complaint threats), appended after the shuffle so every
+        # conversation above keeps its text and its place
+        later_rng = random.Random(f"{args.seed}-{split}-hard2")
+        later = []
+        for lang in args.langs:
+            n_later = round(LATER_TOTAL[split] * args.hard_scale * HARD_LANG_SHARE.get(lang, 0.3))
+            later += list(HardComposer(lang, split, later_rng).conversations(n_later, f"{lang}-{split}-hard2",
+                                                                              LATER_MIX))
+        later_rng.shuffle(later)
+        convs += later
         write_jsonl(out / f"{split}.jsonl", convs)
         write_jsonl(out / f"lines_{split}.jsonl", lines)
         n_turns = sum(t["role"] == "agent" for c in convs for t in c["turns"])

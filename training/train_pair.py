@@ -68,8 +68,9 @@ def bundle(data: Path, out: Path, compact: bool, splits=("train", "valid", "held
     arrays: dict[str, np.ndarray] = {}
     meta = {}
     for split in splits:
-        a, b, ys, ms, langs = [], [], [], [], []
+        a, b, ys, ms, langs, hard = [], [], [], [], [], []
         for conv, ctx in _turns(data / f"{split}.jsonl"):
+            hard.append(str(getattr(conv, "scenario", "") or "").startswith("hard:"))
             t = conv.turns[ctx.index]
             x, r = pair_texts(ctx)
             a.append(prep(x, charmap))
@@ -81,6 +82,7 @@ def bundle(data: Path, out: Path, compact: bool, splits=("train", "valid", "held
         arrays[f"{split}_ids"] = np.array(enc["input_ids"], dtype=np.int32)
         arrays[f"{split}_y"] = np.array(ys, dtype=np.int8)
         arrays[f"{split}_m"] = np.array(ms, dtype=np.int8)
+        arrays[f"{split}_hard"] = np.array(hard, dtype=np.int8)
         meta[split] = {"turns": len(a), "positives": dict(zip(FLAGS, np.array(ys).sum(0).tolist())),
                        "langs": {lg: langs.count(lg) for lg in sorted(set(langs))}}
         print(f"{split}: {len(a)} pairs, positives {meta[split]['positives']}")
@@ -141,11 +143,35 @@ def _f1_best(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return best
 
 
+def _epoch_batches(lengths: np.ndarray, hard: np.ndarray, batch: int, rng: np.random.Generator,
+                   hard_repeat: int, replay: float) -> list[np.ndarray]:
+    """One epoch's batches: every hard-case row ``hard_repeat`` times, a ``replay`` fraction of
+    the other rows; shuffled, then grouped by length inside windows of 50 batches so a batch is
+    padded only to its own longest pair (on a CPU this halves the cost; the loss is unchanged)."""
+    easy, hard_rows = np.flatnonzero(~hard), np.flatnonzero(hard)
+    if replay < 1.0:
+        easy = rng.choice(easy, size=int(round(replay * len(easy))), replace=False)
+    rows = rng.permutation(np.concatenate([easy] + [hard_rows] * hard_repeat))
+    window = batch * 50
+    out = []
+    for s in range(0, len(rows), window):
+        w = rows[s:s + window]
+        w = w[np.argsort(lengths[w], kind="stable")]
+        out += [w[k:k + batch] for k in range(0, len(w), batch)]
+    return [out[k] for k in rng.permutation(len(out))]
+
+
 def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: int, seed: int,
         device: str, max_steps: int | None = None, max_train: int | None = None,
-        max_eval: int | None = None) -> dict:
+        max_eval: int | None = None, init: Path | None = None, hard_repeat: int = 1,
+        replay: float = 1.0) -> dict:
+    """Fine-tune LoRA adapters (fresh, or continued from the adapter in ``init``).
+
+    ``hard_repeat``/``replay`` shape each epoch: hard-case rows (conversations of the hard-case
+    passes) are seen ``hard_repeat`` times, the other rows a ``replay`` fraction at a time; a
+    continued run uses them to learn the newer hard cases without forgetting the rest."""
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
 
     random.seed(seed)
     np.random.seed(seed)
@@ -153,16 +179,26 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
     d = np.load(bundle_dir / "data.npz")
     pad = int(json.loads((bundle_dir / "meta.json").read_text())["pad_id"])
     ids, y, m = d["train_ids"], d["train_y"].astype(np.float32), d["train_m"].astype(np.float32)
+    hard = d["train_hard"].astype(bool) if "train_hard" in d.files else np.zeros(len(ids), dtype=bool)
     if max_train:
-        ids, y, m = ids[:max_train], y[:max_train], m[:max_train]
+        ids, y, m, hard = ids[:max_train], y[:max_train], m[:max_train], hard[:max_train]
+    lengths = (ids != pad).sum(1)
     model = _model(bundle_dir, seed)
-    lcfg = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=LORA_TARGETS,
-                      modules_to_save=["classifier", "pooler"])
-    model = get_peft_model(model, lcfg).to(device)
+    if init is not None:
+        model = PeftModel.from_pretrained(model, str(init), is_trainable=True).to(device)
+        rank = int(model.peft_config["default"].r)
+    else:
+        lcfg = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=LORA_TARGETS,
+                          modules_to_save=["classifier", "pooler"])
+        model = get_peft_model(model, lcfg).to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(f"device {device}; {len(ids)} training pairs; trainable parameters {trainable:,}")
+    rng = np.random.default_rng(seed)
+    plan = [_epoch_batches(lengths, hard, batch, rng, hard_repeat, replay) for _ in range(epochs)]
+    print(f"device {device}; {len(ids)} training pairs ({int(hard.sum())} hard-case); "
+          f"{sum(len(b) for b in plan[0])} per epoch; trainable parameters {trainable:,}"
+          + (f"; continued from {init}" if init else ""))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
-    steps_per_epoch = math.ceil(len(ids) / batch)
+    steps_per_epoch = len(plan[0])
     total = steps_per_epoch * epochs if not max_steps else min(max_steps, steps_per_epoch * epochs)
     warm = max(1, int(0.06 * total))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / (total - warm + 1e-9))))
@@ -170,14 +206,11 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
     pos = np.maximum(y.sum(0), 1)
     pos_weight = torch.as_tensor(np.minimum((len(y) - pos) / pos, 8.0), dtype=torch.float32, device=device)
     lossf = torch.nn.BCEWithLogitsLoss(reduction="none", pos_weight=pos_weight)
-    rng = np.random.default_rng(seed)
     history, best, step, t0 = [], None, 0, time.time()
     for ep in range(epochs):
         model.train()
-        order = rng.permutation(len(ids))
-        for s in range(0, len(order), batch):
-            idx = order[s:s + batch]
-            i = torch.as_tensor(ids[idx], dtype=torch.long, device=device)
+        for idx in plan[ep]:
+            i = torch.as_tensor(ids[idx][:, :int(lengths[idx].max())], dtype=torch.long, device=device)
             am = (i != pad).long()
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
                 logits = model(input_ids=i, attention_mask=am).logits.float()
@@ -204,7 +237,8 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
         if max_steps and step >= max_steps:
             break
     summary = {"device": device, "epochs": epochs, "lr": lr, "rank": rank, "batch": batch, "seed": seed,
-               "train_pairs": len(ids), "trainable_parameters": int(trainable), "best_epoch": best[1],
+               "init": str(init) if init else None, "hard_repeat": hard_repeat, "replay": replay,
+               "train_pairs": len(ids), "hard_pairs": int(hard.sum()), "pairs_per_epoch": sum(len(b) for b in plan[0]), "trainable_parameters": int(trainable), "best_epoch": best[1],
                "history": history, "seconds": round(time.time() - t0, 1)}
     (out / "training.json").write_text(json.dumps(summary, indent=1))
     return summary
@@ -262,13 +296,17 @@ def _logits(model, ids: np.ndarray, device: str, pad: int) -> np.ndarray:
     import torch
 
     model.eval()
-    out = []
+    lengths = (ids != pad).sum(1)
+    order = np.argsort(lengths, kind="stable")
+    out = np.zeros((len(ids), len(FLAGS)), dtype=np.float32)
+    step = 256 if device == "cuda" else 32
     with torch.inference_mode():
-        for s in range(0, len(ids), 256):
-            i = torch.as_tensor(ids[s:s + 256], dtype=torch.long, device=device)
+        for s in range(0, len(ids), step):
+            idx = order[s:s + step]
+            i = torch.as_tensor(ids[idx][:, :int(lengths[idx].max())], dtype=torch.long, device=device)
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-                out.append(model(input_ids=i, attention_mask=(i != pad).long()).logits.float().cpu().numpy())
-    return np.concatenate(out)
+                out[idx] = model(input_ids=i, attention_mask=(i != pad).long()).logits.float().cpu().numpy()
+    return out
 
 
 def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -> dict:
@@ -324,13 +362,19 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
              f"- LoRA adapters (rank {acfg['r']}, alpha {acfg['lora_alpha']}) on every attention and feed-forward "
              f"projection, plus a trained pooler and a five-way sigmoid head; {tr['trainable_parameters']:,} trainable "
              "parameters. Files: `adapter_config.json`, `adapter_model.safetensors` (loaded with peft and merged).",
-             "- Used by `replyguard-v2`: its five logits are extra inputs of the flag heads.", "",
+             "- Used by the default model: its five logits are extra inputs of the flag heads.", "",
              "## Training",
              f"- Data: {tr['train_pairs']} agent turns of composed conversations from the *train* split (scenarios that "
-             "neither the flag heads' *valid* split nor the *held-out* split contains), Bitext and ABCD from `train/`.",
-             f"- {tr['epochs']} epochs, learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, "
-             f"device `{tr['device']}` ({tr['seconds']:.0f} s); the configuration was picked on *valid* mean F1 "
-             "among the ones tried (`sweep.json`; the winner's epochs in `training.json`). On a 2-core CPU the same command takes hours.",
+             "neither the flag heads' *valid* split nor the *held-out* split contains), Bitext and ABCD from `train/`"
+             + (f"; {tr['hard_pairs']} of them from the hard-case passes." if tr.get("hard_pairs") else "."),
+             *([f"- Continued from `{Path(tr['init']).name}` (its card: how it was fitted): {tr['epochs']} epoch(s) of "
+                f"{tr['pairs_per_epoch']} pairs — every hard-case row {tr['hard_repeat']}×, {tr['replay']:.0%} of the "
+                f"other rows replayed — learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, device "
+                f"`{tr['device']}` ({tr['seconds']:.0f} s)."] if tr.get("init") else
+              [f"- {tr['epochs']} epochs, learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, "
+               f"device `{tr['device']}` ({tr['seconds']:.0f} s); the configuration was picked on *valid* mean F1 "
+               "among the ones tried (`sweep.json`; the winner's epochs in `training.json`). On a 2-core CPU the same "
+               "command takes hours."]),
              "- Never trained on: the acceptance cases, the eval_only sets, the held-out split.", "",
              "## Held-out split, the pair model alone (thresholds chosen on valid)", "",
              "| flag | threshold | " + " | ".join(f"{c} P/R/F1" for c in cols) + " |",
@@ -373,6 +417,9 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--max-steps", type=int, default=None)
     f.add_argument("--max-train", type=int, default=None)
     f.add_argument("--max-eval", type=int, default=None, help="score only the first N valid pairs per epoch")
+    f.add_argument("--init", type=Path, default=None, help="continue training this adapter instead of a fresh one")
+    f.add_argument("--hard-repeat", type=int, default=1, help="times each hard-case row is seen per epoch")
+    f.add_argument("--replay", type=float, default=1.0, help="fraction of the other rows seen per epoch")
     c = sub.add_parser("card")
     c.add_argument("--adapter", type=Path, default=Path("models/replyguard-pair-v1"))
     c.add_argument("--data", type=Path, default=Path("data/generated"))
@@ -394,7 +441,8 @@ def main(argv: list[str] | None = None) -> None:
     elif a.cmd == "sweep":
         print(json.dumps(sweep(a.bundle, a.out, json.loads(a.configs), a.device, a.seed, a.budget_s), indent=1))
     else:
-        s = fit(a.bundle, a.out, a.epochs, a.lr, a.rank, a.batch, a.seed, a.device, a.max_steps, a.max_train, a.max_eval)
+        s = fit(a.bundle, a.out, a.epochs, a.lr, a.rank, a.batch, a.seed, a.device, a.max_steps, a.max_train,
+                a.max_eval, a.init, a.hard_repeat, a.replay)
         print(json.dumps({k: v for k, v in s.items() if k != "history"}))
 
 

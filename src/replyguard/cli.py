@@ -227,7 +227,7 @@ def demo(
 @app.command()
 def train(
     data: Annotated[Path, typer.Option(help="generated data folder")] = Path("data/generated"),
-    name: Annotated[str, typer.Option(help="name of the new model version")] = "replyguard-v3",
+    name: Annotated[str, typer.Option(help="name of the new model version")] = "replyguard-custom",
     add_labels: Annotated[list[Path] | None, typer.Option(
         help="corrections: gold JSONL, or CSV conversation_id,index,flag,label (with --conversations)")] = None,
     conversations: Annotated[Path | None, typer.Option(

@@ -1,4 +1,4 @@
-"""The service around the real model (slow; skipped until models/replyguard-v1 exists)."""
+"""The service around the real default model (slow; skipped when its folder is absent)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.service.conftest import ROOT
 from tests.service.test_api import AIRLINE, CANNED
 
 MODEL = ROOT / "models" / DEFAULT_MODEL / "config.json"
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not MODEL.exists(), reason="models/replyguard-v1 not trained yet")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not MODEL.exists(), reason=f"models/{DEFAULT_MODEL} not trained yet")]
 
 
 @pytest.fixture(scope="module")

@@ -448,3 +448,90 @@ HARD = {
                   "The reason is the policy had lapsed on [日期x] after a missed payment. If you pay the missed [金额x] within 14 days, I can ask for the claim to be reassessed."]},
     ],
 }
+
+# -- complaint threats (a later pass, ``HardComposer.threat``) ---------------------------------
+#   threat            what an upset customer adds: a complaint / review / regulator threat
+#   escalate          a real next step for a customer who threatens to complain (answers it)
+#   complain_deflect  "you are free to complain" with nothing done: a non-answer
+HARD.update({
+    "threat": [
+        "If this isn't sorted I'm filing a complaint.", "I'll be reporting this to the ombudsman.",
+        "Fix it or I'm going to the BBB.", "One more excuse and I'm leaving a 1-star review everywhere.",
+        "I'm recording this chat, by the way.", "I'll dispute the charge with my bank if I have to.",
+        "Don't make me take this to Twitter.", "I want a manager or I'm escalating this myself.",
+        "I'm this close to calling a lawyer.", "Consider this a formal complaint.",
+        "Last chance before I go to the consumer protection office.", "I will be contacting Trading Standards.",
+        "Keep this up and I'm cancelling and telling everyone why.", "I'm screenshotting all of this.",
+        "I'll report you to the FCC if this drags on.", "Sort it today or I file a chargeback.",
+        "Third time I'm asking. Next step is a complaint.", "My next message will be to your CEO.",
+        "I'm writing to the regulator tonight.", "Either you fix it or the review goes up.",
+        "I'm done being patient, I'll take this further.", "I've already drafted the complaint.",
+    ],
+    "escalate": [
+        "I completely understand why you're frustrated. I've escalated this as urgent (ref [数字x]) and a supervisor will call you before [时间x] today.",
+        "I'm really sorry it's come to this. I've passed your case to my manager, who will give you a firm answer by [时间x].",
+        "Sorry you've had to chase us. I've assigned the case to a specialist who will contact you within two hours and see it through.",
+        "You shouldn't have had to go through this. I'm taking ownership of the case and will message you the outcome before the end of today.",
+        "I hear you, and I'm sorry. I've booked a priority engineer visit for tomorrow morning and I'll follow up with you myself afterwards.",
+        "I'm sorry for the trouble. The refund has been pushed through as urgent and should land by [时间x]; I'll keep an eye on it until it does.",
+    ],
+    "complain_deflect": [
+        "You're welcome to file a complaint through our website.", "If you want to complain, that's your right.",
+        "If you're unhappy with the outcome you can raise it through the official channels.",
+        "You can submit a complaint via the Help section of the app.", "Feel free to contact the relevant authority.",
+        "You may escalate through our complaints procedure if you wish.",
+        "That's up to you, the complaints form is on our website.", "You can leave feedback in the survey after this chat.",
+    ],
+})
+
+# -- more wordings (a later pass, ``HardComposer.reword``): the same moves in many more words,
+#    so a model learns the move and not the few lines of the main banks
+#   ack_more     bare acknowledgement / apology formulas (empathy present, nothing specific)
+#   blame_more   arguing, blaming, lecturing the customer
+#   greet_more   greeting / "how can I help" formulas sent after the customer already asked
+HARD.update({
+    "ack_more": [
+        "I totally get where you're coming from.", "I hear you.", "I completely understand.",
+        "I'm so sorry to hear that.", "That's really not what we want for you.", "I understand how annoying that is.",
+        "Sorry about that!", "Oh no, I'm sorry.", "I can see this has been a real hassle.", "That sounds awful, I'm sorry.",
+        "I appreciate how frustrating this must be.", "Totally understandable that you're upset.",
+        "I'm sorry you've had this experience.", "I know, it's not ideal.", "I get it, and I'm sorry.",
+        "Apologies for the trouble.", "So sorry for the inconvenience caused.", "I can understand your disappointment.",
+        "That's not okay, I'm sorry.", "I feel for you, honestly.", "I'd be annoyed too.", "Sorry, I know this is a pain.",
+        "You have every right to be frustrated.", "I'm really sorry this happened.", "My apologies for any confusion.",
+        "I understand this is stressful.", "I'm sorry, that must be so disappointing.", "Thanks for bearing with us, I know it's frustrating.",
+        "I understand where you're coming from.", "I'm sorry for the hassle.", "I can tell this has been stressful.",
+        "Sorry to hear you're having trouble.", "I know how important this is to you.", "I'm sorry we let you down.",
+        "We're sorry you feel this way.", "I totally understand your concern.", "Ugh, sorry about that.",
+        "I'm sorry, I can imagine that's upsetting.", "Please accept our apologies.", "Understood, and I'm sorry.",
+    ],
+    "blame_more": [
+        "We can't babysit every order.", "With respect, this is on you, not us.", "You cancelled late, so the fee is on you.",
+        "Maybe next time read the instructions first.", "That's what happens when you ignore our emails.",
+        "Our system works fine for everyone else, so the problem is on your end.", "I don't appreciate the tone.",
+        "You agreed to the terms when you signed up.", "If you had checked the tracking you'd know.",
+        "You're wrong about that, the delivery was made.", "It's not our fault you missed the deadline.",
+        "Calm down, shouting won't help.", "I can't help it if you didn't read the email.", "Honestly, that's user error.",
+        "You should have kept the receipt.", "Why didn't you call us earlier then?", "Everyone else manages to use it fine.",
+        "You chose the cheapest option, what did you expect?", "That's your bank's problem, not ours.",
+        "I'm only doing my job, no need to take it out on me.", "Complaining about it now won't change anything.",
+        "Frankly, you should have backed up your data.", "You entered the wrong address yourself.",
+        "It clearly says non-refundable, you should have read it.", "Are you sure you actually plugged it in?",
+        "You're overreacting a bit, it's only a day late.", "Rules are rules, I didn't make them.",
+        "If you're going to be rude I'll end this chat.", "The driver was there on time, you weren't.",
+        "Nobody else has had this problem, so it must be you.", "Please stop blaming us for your own mistake.",
+        "You should have contacted us within 24 hours like it says.", "Well, you did click confirm.",
+        "That's not how our product is meant to be used.", "We told you this already, please pay attention.",
+        "Why are you complaining to me? I didn't do it.", "It's your responsibility to check the size.",
+        "Not our problem if your Wi-Fi is bad.", "You must have done something to it.", "Read the FAQ before contacting us.",
+    ],
+    "greet_more": [
+        "Hi, you've reached the help desk. What seems to be the problem?", "Hello! How may I assist you today?",
+        "Welcome to support, what can I do for you?", "Good morning, how can I help?", "Hey there! What can I help with today?",
+        "Thanks for contacting us, how can I help you?", "Hi, my name is [姓名x], what can I do for you today?",
+        "Hello and welcome! What brings you here today?", "Hi! Ask me anything.", "Thanks for reaching out! How can I assist?",
+        "Hi, you're chatting with support. How can we help?", "Hello, what can I help you with?",
+        "Greetings! How may I be of service?", "Hi, how's your day going? What can I do for you?",
+        "Welcome! Tell me how I can help today.", "Hi there, what do you need help with?",
+    ],
+})

@@ -1,0 +1,72 @@
+"""The composed data: the later hard-case pass keeps earlier conversations in place, its labels
+follow LABELS.md, and held-out text stays out of training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen")
+    base = tmp_path_factory.mktemp("gen-base")
+    for folder, extra in ((out, []), (base, ["--hard-scale", "0"])):
+        subprocess.run([sys.executable, "-m", "training.build_data", "--out", str(folder), "--per-scenario", "2",
+                        "--train-per-scenario", "1", "--bitext", "30", *extra], check=True, capture_output=True, cwd=ROOT)
+    return out, base
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_later_pass_is_appended_after_everything_else(built):
+    out, _ = built
+    convs = rows(out / "train.jsonl")
+    later = [i for i, c in enumerate(convs) if "-hard2-" in c["id"]]
+    assert later and later == list(range(len(convs) - len(later), len(convs)))
+    assert {c["scenario"].split(":")[1] for c in convs if "-hard2-" in c["id"]} == {"threat", "reword"}
+
+
+def test_without_hard_passes_only_main_conversations(built):
+    _, base = built
+    assert not any("hard" in c["id"] for c in rows(base / "train.jsonl"))
+
+
+def test_complaint_threat_answered_for_real_is_not_a_non_answer(built):
+    out, _ = built
+    seen = set()
+    for split in ("train", "valid", "heldout"):
+        for c in rows(out / f"{split}.jsonl"):
+            for t in c["turns"]:
+                move = t.get("move", "")
+                if move in ("hard_threat_answer", "hard_threat_escalate", "hard_threat_answer_flat"):
+                    assert "non_answer" not in t["gold"] and "boilerplate" not in t["gold"], t
+                    seen.add(move)
+                if move == "hard_threat_deflect":
+                    assert "non_answer" in t["gold"], t
+                    seen.add(move)
+                if move == "hard_ack_bare":  # a bare acknowledgement is empathy present
+                    assert "missing_empathy" not in t["gold"] and "boilerplate" in t["gold"], t
+                    seen.add(move)
+    assert {"hard_threat_answer", "hard_threat_deflect", "hard_ack_bare"} <= seen
+
+
+def test_heldout_threat_and_wording_lines_never_reach_training(built):
+    out, _ = built
+    from training.banks.hard_en import HARD
+    from training.build_data import split_of
+
+    held = [x for k in ("threat", "blame_more", "ack_more") for x in HARD[k]
+            if split_of(json.dumps(x, ensure_ascii=False)) == "heldout"]
+    assert held
+    train_text = (out / "train.jsonl").read_text(encoding="utf-8") + (out / "valid.jsonl").read_text(encoding="utf-8")
+    for line in held:
+        assert json.dumps(line, ensure_ascii=False)[1:-1] not in train_text, line
