@@ -57,3 +57,6 @@ def test_eval_prints_table_and_errors(runner, tmp_path):
     assert report["turns"] == 1 and "zh-Hans" in report["by_lang"]
     for e in map(json.loads, errs.read_text().splitlines()):
         assert e["kind"] in ("false_positive", "false_negative") and e["context"]
+    # the biggest error classes follow the metric table, and go into the JSON report
+    assert "biggest error classes" in res.output
+    assert bool(report["error_classes"]) == bool(errs.read_text().strip()) and len(report["error_classes"]) <= 12

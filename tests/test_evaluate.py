@@ -28,3 +28,21 @@ def test_errors_counted():
     assert r["all"]["non_answer"]["recall"] == 0.0
     assert r["all"]["ad_to_upset_customer"]["precision"] == 0.0
     assert {e["kind"] for e in errs} == {"false_negative", "false_positive"}
+
+
+def test_errors_keep_how_the_turn_was_made_and_group_into_classes():
+    from replyguard.evaluate import error_classes
+
+    g = _gold()
+    g.scenario = "hard:threat:ecommerce-late"  # composed data records its scenario and moves
+    g.turns[1].move = "hard_threat_deflect"
+    errs = []
+    evaluate([g, _gold()], [_pred(["boilerplate"], ["ad_to_upset_customer"]),
+                            _pred(["boilerplate"], ["ad_to_upset_customer"])], on_error=errs.append)
+    tagged = [e for e in errs if e.get("move")]
+    assert tagged and all(e["scenario"] == "hard:threat:ecommerce-late" for e in tagged)
+    classes = error_classes(errs)
+    assert ("non_answer", "false_negative", "hard_threat_deflect", 1) in classes
+    assert ("ad_to_upset_customer", "false_positive", "hard:threat", 1) in classes  # no move: scenario family
+    assert ("ad_to_upset_customer", "false_positive", "en", 1) in classes  # neither: the language
+    assert classes[0][3] >= classes[-1][3]

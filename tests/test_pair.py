@@ -13,7 +13,6 @@ from replyguard.pair import PAIR_FEATURES, pair_texts
 from replyguard.schema import FLAGS, Conversation
 
 TINY = Path(__file__).parent / "data" / "tiny"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def conv(*turns: tuple[str, str]) -> Conversation:
@@ -114,7 +113,10 @@ def test_shipped_pair_adapter_shares_the_encoders_embeddings():
     from replyguard.pair import PairModel
 
     enc = Encoder.load()
-    pm = PairModel.load(ROOT / "models" / "replyguard-pair-v1", share_embeddings_with=enc)
+    from replyguard.analyzer import ModelFolder
+    from replyguard.schema import DEFAULT_MODEL
+
+    pm = PairModel.load(ModelFolder.load(DEFAULT_MODEL).pair_dir, share_embeddings_with=enc)
     ours = pm.model.bert.embeddings.word_embeddings.weight
     theirs = enc.model[0].auto_model.embeddings.word_embeddings.weight
     assert ours.data_ptr() == theirs.data_ptr()

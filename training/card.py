@@ -174,7 +174,7 @@ def card(path: Path, metrics: dict) -> str:
               "service lines and reviewed on review sentiment only as a proxy.",
               *(["- The pair model was fine-tuned on composed conversations only; its relevance on real e-commerce logs "
                  "(ECD) is above chance but far from solved. It costs one cross-encoder pass per agent turn; "
-                 "`replyguard-v2-frozen` skips it."] if config.get("pair") else []), ""]
+                 f"`{config.get('name', 'the model')}-frozen` skips it."] if config.get("pair") else []), ""]
     return "\n".join(parts)
 
 

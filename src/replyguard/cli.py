@@ -175,7 +175,7 @@ def _report_table(report: dict, title: str) -> Table:
 
 
 def run_eval(gold_path: Path, model: str, errors_out: Path | None = None, analyzer=None):
-    from replyguard.evaluate import evaluate
+    from replyguard.evaluate import error_classes, evaluate
     from replyguard.io import RecordError, read_conversations
 
     gold, bad = [], []
@@ -191,6 +191,7 @@ def run_eval(gold_path: Path, model: str, errors_out: Path | None = None, analyz
     report = evaluate(gold, results, on_error=errs.append if errors_out else None)
     if errors_out:
         errors_out.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errs))
+        report["error_classes"] = error_classes(errs)
     return gold, results, report, bad
 
 
@@ -204,6 +205,15 @@ def eval_cmd(
     """Per-flag precision / recall / F1 and the macro-F1 over the four mission flags, per language."""
     _, _, report, bad = run_eval(gold, model, errors)
     out.print(_report_table(report, f"{gold.name} — {report['turns']} agent turns"))
+    if errors:
+        from rich.table import Table
+
+        t = Table(title=f"biggest error classes (all rows in {errors})")
+        for col in ("flag", "kind", "class", "turns"):
+            t.add_column(col, justify="right" if col == "turns" else "left")
+        for flag, kind, cls, n in report["error_classes"]:
+            t.add_row(flag, kind.replace("_", " "), cls, str(n))
+        out.print(t)
     if json_out:
         json_out.write_text(json.dumps(report, indent=1))
     if bad:

@@ -63,7 +63,11 @@ def evaluate(gold: Iterable[GoldConversation], predicted: Iterable[ScoredConvers
                               "kind": "false_positive" if is_pred else "false_negative",
                               "reply": turn.text, "confidence": f.confidence if f else None,
                               "explanation": f.explanation if f else None,
-                              "context": [f"{t.role}: {t.text}" for t in g.turns[max(0, i - 4): i]]})
+                              "context": [f"{t.role}: {t.text}" for t in g.turns[max(0, i - 4): i]],
+                              # where the gold file says how a turn was made (composed data), keep it:
+                              # errors then group into classes (see ``error_classes``)
+                              **{k: v for k, v in (("scenario", getattr(g, "scenario", None)),
+                                                   ("move", getattr(turn, "move", None))) if v}})
     out: dict = {"turns": n_turns}
     for key, c in counts.items():
         table = {flag: _prf(*c[flag]) for flag in FLAGS}
@@ -73,6 +77,23 @@ def evaluate(gold: Iterable[GoldConversation], predicted: Iterable[ScoredConvers
         else:
             out.setdefault("by_lang", {})[key] = table
     return out
+
+
+def error_classes(errors: Iterable[dict], top: int = 12) -> list[tuple[str, str, str, int]]:
+    """The biggest error classes: (flag, kind, class, count), most frequent first. The class is
+    the turn's ``move`` when the gold file records one (composed data), else the scenario
+    family (``hard:threat:...`` -> ``hard:threat``), else the language."""
+    from collections import Counter
+
+    def cls(e: dict) -> str:
+        if e.get("move"):
+            return str(e["move"])
+        if e.get("scenario"):
+            return ":".join(str(e["scenario"]).split(":")[:2])
+        return str(e.get("lang", "–"))
+
+    c = Counter((e["flag"], e["kind"], cls(e)) for e in errors)
+    return [(f, k, m, n) for (f, k, m), n in c.most_common(top)]
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
