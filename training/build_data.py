@@ -12,8 +12,8 @@ Step 5  hard cases (``HardComposer``, banks ``training/banks/hard_*.py``), compo
         own rng so that everything above is unchanged: promotions merged into stock lines,
         apology-then-pitch, implicit anger, rejected suggestions repeated, defensive lines,
         busy explanations that answer nothing; then a second hard-case pass (complaint threats
-        answered for real or not, and acknowledgement / blame / greeting moves in many more
-        wordings), appended so that every earlier conversation keeps its place.
+        answered for real or not; acknowledgement / blame / greeting moves in many more
+        wordings; an earlier paragraph pasted again further down), appended so that every earlier conversation keeps its place.
 
     python -m training.build_data --out data/generated
 """
@@ -574,8 +574,8 @@ HARD_MIX = {  # family -> weight (English doubles defensive and the ad families)
 }
 
 
-LATER_TOTAL = {"train": 1000, "valid": 500, "heldout": 250}  # second hard-case pass, all languages
-LATER_MIX = {"threat": 1.0, "reword": 1.2}  # family -> weight (a family runs where its bank has lines)
+LATER_TOTAL = {"train": 1200, "valid": 600, "heldout": 300}  # second hard-case pass, all languages
+LATER_MIX = {"threat": 1.0, "reword": 1.2, "repeat_far": 0.8}  # family -> weight (a family runs where its bank has lines)
 
 
 class HardComposer(Composer):
@@ -594,7 +594,8 @@ class HardComposer(Composer):
     busy           a long process explanation that answers nothing asked: non_answer;
     threat         (second pass) a complaint threat: a real answer or escalation with an owner and a
                    time is an answer, "you may complain" or arguing is not;
-    reword         (second pass) bare acknowledgements, blame and late greetings in many more wordings.
+    reword         (second pass) bare acknowledgements, blame and late greetings in many more wordings;
+    repeat_far     (second pass) the first reply pasted again two agent turns later: boilerplate.
     """
 
     def __init__(self, lang: str, split: str, rng: random.Random) -> None:
@@ -927,9 +928,47 @@ class HardComposer(Composer):
                 turns.append(self.a(body, set() if ack else {"missing_empathy"}, set(), "recover"))
         return self.conv(cid, "reword", d, sc["id"], turns)
 
+    # -- 9. an earlier paragraph pasted again, with other turns in between ---------------------
+    def repeat_far(self, cid: str) -> dict:
+        """The agent's first reply (an answer, a refusal, a stock excuse) pasted again two agent
+        turns later, after the customer said something new: boilerplate (a) and non_answer even
+        though the text itself reads like an answer, and an advert in the paste to an upset
+        customer is ad_to_upset_customer. The paste is far from the reply the pair model sees as
+        "agent before", so only the repeat features can tell."""
+        rng = self.rng
+        d, dom, sc = self.pick_scenario()
+        upset = rng.random() < 0.6
+        turns = [self.u(self.upset_ask(sc) if upset else self.noise.customer(self.c(sc["ask"]), False))]
+        miss = {"missing_empathy"} if upset else set()
+        first_kind = rng.choice(["answer", "refuse", "excuse"])
+        if first_kind == "excuse":
+            first = self.c(self.stock["system_excuse"])
+            turns.append(self.a(first, {"boilerplate"}, {"non_answer", "missing_empathy"}, "far_first_excuse"))
+        else:
+            first = self.c(sc[first_kind])
+            turns.append(self.a(first, miss, set() if first_kind == "answer" else {"non_answer"}, "far_first"))
+        # something in between: a calm follow-up answered, or a question back and its reply
+        if rng.random() < 0.5:
+            turns.append(self.u(self.noise.customer(self.c(sc["followup"]), False)))
+            turns.append(self.a(self.c(sc["followup_answer"]), set(), set(), "far_between"))
+        else:
+            turns.append(self.u(self.noise.customer(self.c(self.stock["impatient_followup"]), True)))
+            turns.append(self.a(self.join(self.c(self.stock["bare_apology"]), self.c(sc["clarify"])), set(),
+                                {"non_answer"}, "far_between"))
+            turns.append(self.u(self.noise.customer(self.c(sc["clarify_reply"]), False)))
+        # the customer says something new; the first reply comes back
+        late_upset = rng.random() < 0.7
+        new = self.c(self.stock["impatient_followup"]) if late_upset else self.noise.repeat_question(self.c(sc["ask"]))
+        turns.append(self.u(self.noise.customer(new, late_upset)))
+        again, gold = self.noise.light_variant(first), {"boilerplate", "non_answer"}
+        if late_upset and rng.random() < 0.35:
+            again, gold = self.join(again, self.ad_tail(dom)), gold | {"ad_to_upset_customer"}
+        turns.append(self.a(again, gold, {"missing_empathy"}, "far_repeat"))
+        return self.conv(cid, "repeat_far", d, sc["id"], turns)
+
     def conversations(self, n: int, prefix: str, families: dict | None = None) -> Iterator[dict]:  # type: ignore[override]
         if families is not None:  # a later pass with its own families
-            needs = {"threat": "threat", "reword": "ack_more"}
+            needs = {"threat": "threat", "reword": "ack_more", "repeat_far": "ack_more"}
             fams = [f for f in families if self.h(needs.get(f, f))]
             for i in range(n):
                 if fams:
