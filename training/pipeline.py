@@ -3,9 +3,15 @@
     python -m training.pipeline [--fit-pair | --no-fit-pair] [--previous models/replyguard-v1]
 
 Steps: compose the data; tokenise it for the pair model; fine-tune the pair model (LoRA) when
-a GPU is present or ``--fit-pair`` is given (on a 2-core CPU this takes hours; otherwise the
-committed adapter is reused and only re-evaluated); train the flag heads with and without the
-pair model (``replyguard-v2``, ``replyguard-v2-frozen``); evaluate everything and write cards.
+a GPU is present or ``--fit-pair`` is given (otherwise the committed adapter is reused and only
+re-evaluated); train the flag heads with and without the pair model (``replyguard-v3``,
+``replyguard-v3-frozen``); evaluate everything and write cards.
+
+The pair model is fitted in two stages, as it was made: ``replyguard-pair-v1`` from scratch on
+the conversations without the hard-case passes (``--hard-scale 0``; 7 epochs, minutes on a GPU,
+hours on 2 CPU cores), then ``replyguard-pair-v2`` continued from it for one epoch in which each
+hard-case row is seen twice and 35% of the other rows are replayed (about 25 minutes on 2 CPU
+cores).
 """
 
 from __future__ import annotations
@@ -14,13 +20,15 @@ import argparse
 import subprocess
 import sys
 
-PAIR = "models/replyguard-pair-v1"
+PAIR_BASE = "models/replyguard-pair-v1"
+PAIR = "models/replyguard-pair-v2"
+CONTINUE = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.35", "--max-eval", "3000"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--name", default="replyguard-v2")
-    ap.add_argument("--previous", default="models/replyguard-v1")
+    ap.add_argument("--name", default="replyguard-v3")
+    ap.add_argument("--previous", default="models/replyguard-v2")
     ap.add_argument("--data", default="data/generated")
     ap.add_argument("--bundle", default="build/pair-bundle")
     ap.add_argument("--fit-pair", action=argparse.BooleanOptionalAction, default=None,
@@ -33,10 +41,18 @@ def main() -> None:
         fit_pair = torch.cuda.is_available()
     py = sys.executable
     frozen = f"{args.name}-frozen"
+    base_data, base_bundle = f"{args.data}-base", f"{args.bundle}-base"
+    fit_steps = [
+        [py, "-m", "training.build_data", "--out", base_data, "--hard-scale", "0"],
+        [py, "-m", "training.train_pair", "bundle", "--data", base_data, "--out", base_bundle],
+        [py, "-m", "training.train_pair", "fit", "--bundle", base_bundle, "--out", PAIR_BASE],
+        [py, "-m", "training.train_pair", "fit", "--bundle", args.bundle, "--out", PAIR, "--init", PAIR_BASE,
+         *CONTINUE],
+    ]
     steps = [
         [py, "-m", "training.build_data", "--out", args.data],
         [py, "-m", "training.train_pair", "bundle", "--data", args.data, "--out", args.bundle],
-        *([[py, "-m", "training.train_pair", "fit", "--bundle", args.bundle, "--out", PAIR]] if fit_pair else []),
+        *(fit_steps if fit_pair else []),
         [py, "-m", "training.train_pair", "card", "--adapter", PAIR, "--data", args.data, "--bundle", args.bundle],
         [py, "-m", "training.train", "--data", args.data, "--out", f"models/{frozen}", "--name", frozen],
         [py, "-m", "training.train", "--data", args.data, "--out", f"models/{args.name}", "--name", args.name,
