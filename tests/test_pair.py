@@ -123,3 +123,25 @@ def test_shipped_pair_adapter_shares_the_encoders_embeddings():
     c = conv(("customer", "我在机场等了两个小时，司机电话打不通!!!"), ("agent", "亲，请问还有其他需要咨询的吗?"))
     lg = pm(build_contexts(c))[0]
     assert lg[FLAGS.index("non_answer")] > 0 and lg[FLAGS.index("missing_empathy")] > 0
+
+
+def test_bundle_masks_training_turns_whose_evidence_the_pair_model_cannot_see(tmp_path):
+    """A paste of an agent turn from further back is the repeat features' job: in the *train*
+    split such turns teach the pair model nothing; in valid/heldout they are still scored."""
+    from training import train_pair
+
+    turns = [{"role": "customer", "text": "Where is my parcel?"},
+             {"role": "agent", "text": "It left the depot this morning.", "gold": [], "skip": []},
+             {"role": "customer", "text": "Which courier?"},
+             {"role": "agent", "text": "DPD, tracking [数字x].", "gold": [], "skip": []},
+             {"role": "customer", "text": "It still says nothing!!"},
+             {"role": "agent", "text": "It left the depot this morning.", "gold": ["boilerplate", "non_answer"],
+              "skip": ["missing_empathy"], "move": "hard_far_repeat"}]
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "valid", "heldout"):
+        (data / f"{split}.jsonl").write_text(json.dumps({"id": split, "lang": "en", "turns": turns}) + "\n")
+    train_pair.bundle(data, tmp_path / "b", compact=False)
+    d = np.load(tmp_path / "b" / "data.npz")
+    assert d["train_m"][:2].all() and not d["train_m"][2].any()
+    assert d["valid_m"][2].sum() == len(FLAGS) - 1  # only its own skip

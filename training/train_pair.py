@@ -38,6 +38,11 @@ LORA_TARGETS = r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|atte
 
 
 # --------------------------------------------------------------------------- bundle
+# Composed moves whose label rests on something the pair model's input does not hold (it sees
+# the open message, the agent's previous turn and the customer's message before): a paste of
+# an agent turn from further back. The repeat features of the flag heads see those; training
+# the pair model on them would teach it to flag answer-like text for no visible reason.
+UNSEEN_BY_PAIR = ("hard_far_repeat",)
 def _turns(path: Path):
     """(conversation, agent-turn context) for every agent turn of a gold JSONL file, in order
     (the order of the bundle's rows)."""
@@ -75,7 +80,8 @@ def bundle(data: Path, out: Path, compact: bool, splits=("train", "valid", "held
             a.append(prep(x, charmap))
             b.append(prep(r, charmap))
             ys.append([f in t.gold for f in FLAGS])
-            ms.append([f not in t.skip for f in FLAGS])
+            unseen = split == "train" and getattr(t, "move", None) in UNSEEN_BY_PAIR
+            ms.append([f not in t.skip and not unseen for f in FLAGS])
             langs.append(conv.lang or "en")
         enc = tok(a, b, truncation="longest_first", max_length=MAX_LEN, padding="max_length")
         arrays[f"{split}_ids"] = np.array(enc["input_ids"], dtype=np.int32)
@@ -181,6 +187,8 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
     hard = d["train_hard"].astype(bool) if "train_hard" in d.files else np.zeros(len(ids), dtype=bool)
     if max_train:
         ids, y, m, hard = ids[:max_train], y[:max_train], m[:max_train], hard[:max_train]
+    scored = m.sum(1) > 0  # a row with every flag masked teaches nothing
+    ids, y, m, hard = ids[scored], y[scored], m[scored], hard[scored]
     lengths = (ids != pad).sum(1)
     model = _model(bundle_dir, seed)
     if init is not None:
