@@ -1,5 +1,5 @@
 """Quality floors for the shipped model (slow: real encoder). Regression guards set below the
-numbers measured when the model was trained (see models/replyguard-v2/README.md)."""
+numbers measured when the default model was trained (see its card in models/)."""
 
 import pytest
 
@@ -14,10 +14,11 @@ pytestmark = pytest.mark.slow
 def test_acceptance_floor(real_analyzer):
     gold = [c for _, c in read_conversations(ACCEPTANCE, gold=True)]
     report = evaluate(gold, real_analyzer.score(gold))
-    assert report["all"]["macro_f1"] >= 0.78, report["all"]
-    assert report["all"]["boilerplate"]["f1"] >= 0.85
+    assert report["all"]["macro_f1"] >= 0.84, report["all"]
+    assert report["all"]["boilerplate"]["f1"] >= 0.9
     assert report["all"]["non_answer"]["f1"] >= 0.85
-    assert report["all"]["missing_empathy"]["f1"] >= 0.6
+    assert report["all"]["ad_to_upset_customer"]["f1"] >= 0.6
+    assert report["all"]["missing_empathy"]["f1"] >= 0.5  # 4 gold turns: one turn moves it by ~0.15
 
 
 def test_beats_rule_baseline_on_generated_heldout(real_analyzer, tmp_path):
