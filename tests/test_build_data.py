@@ -32,7 +32,7 @@ def test_later_pass_is_appended_after_everything_else(built):
     convs = rows(out / "train.jsonl")
     later = [i for i, c in enumerate(convs) if "-hard2-" in c["id"]]
     assert later and later == list(range(len(convs) - len(later), len(convs)))
-    assert {c["scenario"].split(":")[1] for c in convs if "-hard2-" in c["id"]} == {"threat", "reword"}
+    assert {c["scenario"].split(":")[1] for c in convs if "-hard2-" in c["id"]} == {"threat", "reword", "repeat_far"}
 
 
 def test_without_hard_passes_only_main_conversations(built):
@@ -53,10 +53,13 @@ def test_complaint_threat_answered_for_real_is_not_a_non_answer(built):
                 if move == "hard_threat_deflect":
                     assert "non_answer" in t["gold"], t
                     seen.add(move)
+                if move == "hard_far_repeat":  # LABELS boilerplate (a): pasted again after something new
+                    assert {"boilerplate", "non_answer"} <= set(t["gold"]), t
+                    seen.add(move)
                 if move == "hard_ack_bare":  # a bare acknowledgement is empathy present
                     assert "missing_empathy" not in t["gold"] and "boilerplate" in t["gold"], t
                     seen.add(move)
-    assert {"hard_threat_answer", "hard_threat_deflect", "hard_ack_bare"} <= seen
+    assert {"hard_threat_answer", "hard_threat_deflect", "hard_ack_bare", "hard_far_repeat"} <= seen
 
 
 def test_heldout_threat_and_wording_lines_never_reach_training(built):
