@@ -7,7 +7,7 @@ fine-tuned pair model on (context, draft) when the model folder uses one), so
 the ratio p99 / forward holds on a busy machine where absolute numbers do not. ``--soak`` then
 keeps 4 clients busy for that many seconds and reports the server's memory (RSS) growth.
 
-    python eval/bench_service.py [--model replyguard-v2] [--requests 200] [--soak 120]
+    python eval/bench_service.py [--model NAME] [--requests 200] [--soak 120]
 """
 
 from __future__ import annotations

@@ -574,6 +574,8 @@ HARD_MIX = {  # family -> weight (English doubles defensive and the ad families)
 }
 
 
+# family -> the hard-bank key it cannot do without (the others fall back to the main banks)
+HARD_NEEDS = {"rejected": "rejected", "busy": "busy", "sarcasm": "sarcasm", "threat": "threat"}
 LATER_TOTAL = {"train": 1200, "valid": 600, "heldout": 300}  # second hard-case pass, all languages
 LATER_MIX = {"threat": 1.0, "reword": 1.2, "repeat_far": 0.8}  # family -> weight (a family runs where its bank has lines)
 
@@ -902,29 +904,32 @@ class HardComposer(Composer):
         models learn the move rather than the few lines of the main banks."""
         rng = self.rng
         # a split without lines of its own for a move borrows that split's main-bank lines
+        acks = self.h("ack_more") or self.stock["bare_empathy"]
+        blames = self.h("blame_more") or self.stock["defensive"]
+        greets = self.h("greet_more") or self.stock["greeting"]
         d, _dom, sc = self.pick_scenario()
         upset = rng.random() < 0.7
         turns = [self.u(self.upset_ask(sc) if upset else self.noise.customer(self.c(sc["ask"]), False))]
         miss = {"missing_empathy"} if upset else set()
         r = rng.random()
         if r < 0.3:  # a bare acknowledgement: empathy present, nothing else
-            turns.append(self.a(self.c(self.h("ack_more") or self.stock["bare_empathy"]), {"boilerplate", "non_answer"}, set(), "ack_bare"))
+            turns.append(self.a(self.c(acks), {"boilerplate", "non_answer"}, set(), "ack_bare"))
         elif r < 0.55:  # acknowledgement + the answer: clean
-            turns.append(self.a(self.join(self.c(self.h("ack_more") or self.stock["bare_empathy"]), self.c(sc[rng.choice(["answer", "action"])])),
+            turns.append(self.a(self.join(self.c(acks), self.c(sc[rng.choice(["answer", "action"])])),
                                 set(), set(), "ack_answer"))
         elif r < 0.8:  # blame / lecture (some carry a reason, so non_answer is not scored)
-            turns.append(self.a(self.c(self.h("blame_more") or self.stock["defensive"]), {"defensive"}, {"non_answer", "missing_empathy"},
+            turns.append(self.a(self.c(blames), {"defensive"}, {"non_answer", "missing_empathy"},
                                 "blame"))
         else:  # a greeting formula after the customer already asked
-            turns.append(self.a(self.c(self.h("greet_more") or self.stock["greeting"]), {"non_answer", "boilerplate"} | miss, set(), "greet_late"))
+            turns.append(self.a(self.c(greets), {"non_answer", "boilerplate"} | miss, set(), "greet_late"))
         if rng.random() < 0.5:
             turns.append(self.u(self.noise.customer(self.c(self.stock["impatient_followup"]), True)))
             if rng.random() < 0.3:
-                turns.append(self.a(self.c(self.h("blame_more") or self.stock["defensive"]), {"defensive"}, {"non_answer", "missing_empathy"},
+                turns.append(self.a(self.c(blames), {"defensive"}, {"non_answer", "missing_empathy"},
                                     "blame_again"))
             else:
                 ack = rng.random() < 0.7
-                body = self.join(self.c(self.h("ack_more") or self.stock["bare_empathy"]) if ack else "", self.c(sc[rng.choice(["answer", "action"])]))
+                body = self.join(self.c(acks) if ack else "", self.c(sc[rng.choice(["answer", "action"])]))
                 turns.append(self.a(body, set() if ack else {"missing_empathy"}, set(), "recover"))
         return self.conv(cid, "reword", d, sc["id"], turns)
 
@@ -967,21 +972,17 @@ class HardComposer(Composer):
         return self.conv(cid, "repeat_far", d, sc["id"], turns)
 
     def conversations(self, n: int, prefix: str, families: dict | None = None) -> Iterator[dict]:  # type: ignore[override]
-        if families is not None:  # a later pass with its own families
-            needs = {"threat": "threat", "reword": "ack_more", "repeat_far": "ack_more"}
-            fams = [f for f in families if self.h(needs.get(f, f))]
-            for i in range(n):
-                if fams:
-                    fam = self.rng.choices(fams, [families[f] for f in fams])[0]
-                    yield getattr(self, fam)(f"{prefix}-{fam}-{i}")
-            return
-        mix = dict(HARD_MIX)
-        if self.lang == "en":
+        """``n`` hard conversations, families drawn by weight: ``HARD_MIX`` (English doubles
+        defensive and the ad families), or the given ``families`` for a later pass. A family
+        whose bank lines this language and split lack (``HARD_NEEDS``) is left out."""
+        mix = dict(HARD_MIX if families is None else families)
+        if families is None and self.lang == "en":
             mix["defensive"] *= 2
             mix["merged_ad"] *= 1.5
             mix["apology_pitch"] *= 1.5
-        need = {"rejected": "rejected", "busy": "busy", "sarcasm": "sarcasm"}
-        fams = [f for f in mix if f not in need or self.h(need[f])]
+        fams = [f for f in mix if f not in HARD_NEEDS or self.h(HARD_NEEDS[f])]
+        if not fams:
+            return
         for i in range(n):
             fam = self.rng.choices(fams, [mix[f] for f in fams])[0]
             yield getattr(self, fam)(f"{prefix}-{fam}-{i}")

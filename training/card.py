@@ -3,7 +3,7 @@
 Sets: the held-out split (scenarios no training step saw), the acceptance cases, and the
 eval_only sets; each side by side with the rule baseline and, when given, a previous model.
 
-    python -m training.card --model replyguard-v1 [--previous OLD_MODEL_DIR]
+    python -m training.card [--model NAME] [--previous OLD_MODEL_DIR] [--compare OTHER_DIR ...]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from replyguard.context import build_contexts
 from replyguard.evaluate import evaluate, fmt
 from replyguard.io import RecordError, read_conversations
 from replyguard.rules import RuleAnalyzer
-from replyguard.schema import FLAGS
+from replyguard.schema import DEFAULT_MODEL, FLAGS
 from training.train import ece
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +77,7 @@ def table(rows: list[tuple[str, dict]], langs: list[str]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="replyguard-v1")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--previous", default=None, help="previous model folder to compare with")
     ap.add_argument("--compare", nargs="*", default=[], help="other model folders to put in the tables")
     ap.add_argument("--limit", type=int, default=2000, help="examples per eval_only set")

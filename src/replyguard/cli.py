@@ -206,8 +206,6 @@ def eval_cmd(
     _, _, report, bad = run_eval(gold, model, errors)
     out.print(_report_table(report, f"{gold.name} — {report['turns']} agent turns"))
     if errors:
-        from rich.table import Table
-
         t = Table(title=f"biggest error classes (all rows in {errors})")
         for col in ("flag", "kind", "class", "turns"):
             t.add_column(col, justify="right" if col == "turns" else "left")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 
 from replyguard.schema import FLAGS, MISSION_FLAGS, GoldConversation, ScoredConversation
@@ -83,7 +83,6 @@ def error_classes(errors: Iterable[dict], top: int = 12) -> list[tuple[str, str,
     """The biggest error classes: (flag, kind, class, count), most frequent first. The class is
     the turn's ``move`` when the gold file records one (composed data), else the scenario
     family (``hard:threat:...`` -> ``hard:threat``), else the language."""
-    from collections import Counter
 
     def cls(e: dict) -> str:
         if e.get("move"):
