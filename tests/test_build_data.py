@@ -73,3 +73,32 @@ def test_heldout_threat_and_wording_lines_never_reach_training(built):
     train_text = (out / "train.jsonl").read_text(encoding="utf-8") + (out / "valid.jsonl").read_text(encoding="utf-8")
     for line in held:
         assert json.dumps(line, ensure_ascii=False)[1:-1] not in train_text, line
+
+
+def test_please_wait_alone_is_no_acknowledgement(built):
+    """LABELS: missing_empathy when an upset customer gets no acknowledgement; "please wait
+    patiently" asks for something and acknowledges nothing, "thanks for your patience" is doubtful."""
+    from training.build_data import bank
+
+    requests = {t for lang in ("en", "zh-Hans", "zh-Hant") for t in bank(lang).PATIENCE_REQUEST}
+    out, _ = built
+    golds = []
+    for split in ("train", "valid", "heldout"):
+        for c in rows(out / f"{split}.jsonl"):
+            for t in c["turns"]:
+                if t["role"] == "agent" and t.get("move") == "bare" and any(r in t["text"] for r in requests):
+                    golds.append("missing_empathy" in t["gold"])
+    assert any(golds)  # before, every bare formula without an apology left missing_empathy unscored
+    lines = rows(out / "lines_train.jsonl")
+    acks = {r["text"]: r["label"] for r in lines if r["signal"] == "ack"}
+    assert any(label == 0 and any(r in text for r in requests) for text, label in acks.items())
+
+
+def test_merged_question_with_stakes_is_an_upset_line(built):
+    from training.build_data import extra_bank
+
+    stakes = {r[1] for lang in ("en", "zh-Hans", "zh-Hant") for r in extra_bank(lang)["stakes"]}
+    out, _ = built
+    merged = [r for r in rows(out / "lines_train.jsonl")
+              if r["signal"] == "upset" and any(s in r["text"] and s != r["text"] for s in stakes)]
+    assert merged and all(r["label"] == 1 for r in merged)

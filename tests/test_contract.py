@@ -50,3 +50,22 @@ def test_score_is_order_independent_of_batching(tiny_analyzer):
     together = tiny_analyzer.score(convs)
     alone = [tiny_analyzer.score([c])[0] for c in convs]
     assert [r.model_dump() for r in together] == [r.model_dump() for r in alone]
+
+
+def test_turn_position_is_capped_for_long_chats(tiny_analyzer, tiny_model):
+    """Real chats run far past the composed ones: past N_PREV_CAP earlier agent turns the heads
+    see the same position, so a long chat does not push a flag up or down by its length alone."""
+    import json
+
+    from replyguard.context import build_contexts
+    from replyguard.features import N_PREV_CAP, Featurizer
+
+    assert json.loads((tiny_model / "config.json").read_text())["feature_options"] == {"n_prev_cap": N_PREV_CAP}
+    turns = [t for i in range(12) for t in (("customer", f"Question {i}: where is order {i}?"),
+                                            ("agent", f"Order {i} ships on day {i}."))]
+    c = Conversation.model_validate(conv(*turns, cid="long"))
+    ctxs = build_contexts(c, "en")
+    n_prev = [f.f("n_prev_agent") for f in tiny_analyzer.featurize(ctxs)]
+    assert n_prev[N_PREV_CAP] == n_prev[-1] > n_prev[N_PREV_CAP - 1]
+    uncapped = Featurizer(tiny_analyzer.encoder, tiny_analyzer.model.signals)  # models trained before v4
+    assert [f.f("n_prev_agent") for f in uncapped(ctxs)][-1] > n_prev[-1]

@@ -99,6 +99,8 @@ class Composer:
             self.domains[d] = {k: pool(v, split) for k, v in dom.items() if k != "scenarios"}
             self.domains[d]["scenarios"] = [s for s in dom["scenarios"] if split_of(s["id"]) == split]
         self.noise = Noiser(lang, rng)
+        # patience lines that only ask the customer to wait: no acknowledgement (LABELS.md)
+        self.patience_request = frozenset(getattr(b, "PATIENCE_REQUEST", ()))
         self.extra = {k: pool(v, split) for k, v in extra_bank(lang).items()}
         # more stock excuses, same role as STOCK["system_excuse"]
         self.stock["system_excuse"] = self.stock["system_excuse"] + self.x("system_excuse")
@@ -236,10 +238,13 @@ class Composer:
         if kind == "bare":
             parts = self.rng.sample(["bare_apology", "bare_empathy", "patience", "feedback_important",
                                      "compliment_understanding"], k=self.rng.choice([1, 1, 2]))
-            body = " ".join(self.c(self.stock[p]) for p in parts)
+            picked = [self.c(self.stock[p]) for p in parts]
+            body = " ".join(picked)
             gold |= {"boilerplate"} | ({"non_answer"} if st.open_q else set())
             has_ack = bool({"bare_apology", "bare_empathy"} & set(parts))
-            if not has_ack:
+            if not has_ack and not all(t in self.patience_request for t in picked):
+                # thanks for waiting, "your feedback matters": whether that acknowledges anything
+                # is doubtful; "please wait patiently" alone does not (gold below when upset)
                 skip.add("missing_empathy")
                 has_ack = True  # skip decided; do not gold it below
         elif kind == "closing_open":
@@ -674,8 +679,10 @@ class HardComposer(Composer):
         elif r < 0.5:
             # a closing/greeting formula + ad while the problem is open
             role = rng.choice(["anything_else", "greeting", "patience"])
-            patience = role == "patience"  # "thanks for your patience": acknowledgement is doubtful
-            turns.append(self.a(self.join(self.c(self.stock[role]), self.ad_tail(dom)),
+            line = self.c(self.stock[role])
+            # "thanks for your patience": acknowledgement is doubtful; "please wait" is none
+            patience = role == "patience" and line not in self.patience_request
+            turns.append(self.a(self.join(line, self.ad_tail(dom)),
                                 {"ad_to_upset_customer", "non_answer"} | (set() if patience else {"missing_empathy"}),
                                 {"boilerplate"} | ({"missing_empathy"} if patience else set()), "stock_ad"))
         elif r < 0.65:
@@ -996,7 +1003,8 @@ CUSTOMER_LINES = {  # role -> (upset, settled, asks); None = not used for that s
 }
 AGENT_LINES = {  # role -> (ack, stock, promo, defensive); "hold" is 1 for hold lines only
     "bare_apology": (1, 1, 0, 0), "bare_empathy": (1, 1, 0, 0), "empathy_opener": (1, 1, 0, 0),
-    "specific_empathy": (1, 0, 0, 0), "patience": (None, 1, 0, 0), "feedback_important": (None, 1, 0, 0),
+    "specific_empathy": (1, 0, 0, 0), "patience": (None, 1, 0, 0), "patience_request": (0, 1, 0, 0),
+    "feedback_important": (None, 1, 0, 0),
     "anything_else": (0, 1, 0, 0), "closing": (0, 1, 0, 0), "rate_request": (0, 1, 0, 0),
     "hold": (0, 1, 0, 0), "system_excuse": (None, 1, 0, 0), "deflect": (0, 1, 0, 0),
     "compliment_understanding": (None, 1, 0, 0), "greeting": (0, 1, 0, 0), "defensive": (0, 0, 0, 1),
@@ -1031,6 +1039,9 @@ def signal_lines(lang: str, split: str, rng: random.Random) -> Iterator[dict]:
     for role in AGENT_LINES:
         for t in comp.stock.get(role, []):
             if role == "specific_empathy":
+                continue
+            if role == "patience" and t in comp.patience_request:
+                yield from emit_agent("patience_request", noise.agent(t))
                 continue
             yield from emit_agent(role, noise.agent(t))
     ex = comp.extra
@@ -1120,6 +1131,57 @@ def signal_lines(lang: str, split: str, rng: random.Random) -> Iterator[dict]:
             yield {"signal": "relevance", "text": q, "text2": comp.c(comp.stock["anything_else"]), "label": 0, "lang": lang}
 
 
+HARD_LINE_SIGNALS = {  # hard-bank key holding single lines -> signal labels (LABELS.md)
+    "defensive": {"defensive": 1, "ack": 0, "promo": 0}, "blame_more": {"defensive": 1, "ack": 0, "stock": 0},
+    "blamed_back": {"upset": 1}, "sarcasm": {"upset": 1}, "implicit_open": {"upset": 1},
+    "threat": {"upset": 1}, "spam_again": {"upset": 1}, "calm_lookalike": {"upset": 0},
+    "ack_more": {"ack": 1, "stock": 1, "defensive": 0, "promo": 0},
+    "sorry_lead": {"ack": 1, "defensive": 0}, "escalate": {"ack": 1, "defensive": 0, "stock": 0},
+    "greet_more": {"ack": 0, "stock": 1, "defensive": 0}, "glad": {"defensive": 0, "promo": 0},
+    "complain_deflect": {"ack": 0, "defensive": 0, "promo": 0}, "firm": {"defensive": 0, "promo": 0},
+    "pitch": {"promo": 1, "defensive": 0}, "ad_tails": {"promo": 1, "defensive": 0},
+}
+
+
+def merged_signal_lines(lang: str, split: str, rng: random.Random) -> Iterator[dict]:
+    """Signal lines for what real turns merge into one message (own rng, written after the rest).
+
+    - a question with the stakes told calmly in the same message ("我一个人在机场，已经半夜了 …
+      能不能帮我联系司机?"): negative emotion all the same (LABELS.md: urgency with stakes),
+      next to the same question alone (calm, from ``signal_lines``);
+    - an action or answer followed by "please wait patiently" ("工单已提交，请您耐心等待处理结果"):
+      no acknowledgement, however polite; with an apology clause in front it has one;
+    - the single lines of the hard-case banks (blame, sarcasm, threats, "I get where you're coming
+      from", late greetings, pitches), labelled per ``HARD_LINE_SIGNALS``.
+    """
+    comp = HardComposer(lang, split, rng)
+    noise = comp.noise
+    sp = " " if lang == "en" else ""
+    # the hard-case banks' single lines (their split only) as signal lines too: the main banks
+    # alone give the sentence signals few blame lines and few acknowledgements that open with "I get it"
+    for key, labels in HARD_LINE_SIGNALS.items():
+        customer = "upset" in labels
+        for t in comp.h(key):
+            t = noise.customer(t, bool(labels.get("upset"))) if customer else noise.agent(t)
+            for name, y in labels.items():
+                yield {"signal": name, "text": t, "label": y, "lang": lang}
+    request = [t for t in comp.stock.get("patience", []) if t in comp.patience_request]
+    apologies = comp.x("apology_clauses")
+    for d, dom in comp.domains.items():
+        for sc in dom["scenarios"]:
+            stakes = comp.by_domain("stakes", d, sc["id"], with_any=True)
+            for q in sc["ask"][:2]:
+                if stakes:
+                    line = comp.c(stakes)[0]
+                    text = f"{q}{sp}{line}" if rng.random() < 0.5 else f"{line}{sp}{q}"
+                    yield {"signal": "upset", "text": noise.customer(text, False), "label": 1, "lang": lang}
+            if request:
+                body = comp.c(sc[rng.choice(["action", "answer"])])
+                yield {"signal": "ack", "text": noise.agent(f"{body}{sp}{comp.c(request)}"), "label": 0, "lang": lang}
+                if apologies:
+                    yield {"signal": "ack", "text": noise.agent(f"{comp.c(apologies)}{sp}{body}{sp}{comp.c(request)}"),
+                           "label": 1, "lang": lang}
+
 # -- licensed English sets ------------------------------------------------------------
 def bitext(split: str, rng: random.Random, limit: int) -> tuple[list[dict], list[dict]]:
     """Bitext request/reply pairs: the reply is relevant; a reply for another intent is not."""
@@ -1204,6 +1266,9 @@ def main() -> None:
         bconvs, blines = bitext(split, rng, n_bitext)
         convs += bconvs + abcd(split)
         lines += blines
+        lines_rng = random.Random(f"{args.seed}-{split}-lines2")  # own rng: the conversations stay as they were
+        for lang in args.langs:
+            lines += list(merged_signal_lines(lang, split, lines_rng))
         # hard cases: their own rng, after everything above, so the main pass stays as it was
         hard_rng = random.Random(f"{args.seed}-{split}-hard")
         for lang in args.langs:

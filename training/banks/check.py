@@ -35,6 +35,9 @@ def check(module_name: str) -> list[str]:
             errs.append("STOCK[specific_empathy] items must all contain {issue}")
         if key == "promo_request" and not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in items):
             errs.append("STOCK[promo_request] items must be [ask, offer] pairs")
+    for t in getattr(mod, "PATIENCE_REQUEST", ()):
+        if t not in mod.STOCK.get("patience", []):
+            errs.append(f"PATIENCE_REQUEST line not in STOCK[patience]: {t!r}")
     for d in DOMAINS:
         if d not in mod.DOMAINS:
             errs.append(f"DOMAINS lacks {d}")

@@ -376,6 +376,15 @@ STOCK = {
     ],
 }
 
+# the patience lines that ask the customer to wait (a request, no acknowledgement of
+# their feelings or situation); the others thank them for waiting, which is doubtful
+PATIENCE_REQUEST = (
+    'Please be patient with us.',
+    'Kindly wait patiently.',
+    'Please bear with us a little longer.',
+    'We ask for your patience at this time.',
+)
+
 ECOMMERCE = {
     "ad": [
         "Don't miss our Summer Sale — up to 50% off everything this weekend only!",

@@ -346,6 +346,19 @@ STOCK = {
     ],
 }
 
+# the patience lines that ask the customer to wait (a request, no acknowledgement of
+# their feelings or situation); the others thank them for waiting, which is doubtful
+PATIENCE_REQUEST = (
+    '请您耐心等待一下哦',
+    '麻烦亲再耐心等等哈~',
+    '还请您耐心等候，谢谢',
+    '亲亲耐心等一下下哦(｡･ω･｡)',
+    '请再耐心等待一段时间哦',
+    '耐心等待就好啦亲~',
+    '麻烦您再耐心等待，谢谢您的配合🙏',
+    '请耐心等候处理结果哈',
+)
+
 DOMAINS_1 = {}
 
 # ---------------------------------------------------------------------------

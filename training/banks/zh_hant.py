@@ -376,6 +376,18 @@ STOCK = {
     ],
 }
 
+# the patience lines that ask the customer to wait (a request, no acknowledgement of
+# their feelings or situation); the others thank them for waiting, which is doubtful
+PATIENCE_REQUEST = (
+    '請您耐心等待喔。',
+    '麻煩您再耐心等一下唷。',
+    '唔該你耐心等等。',
+    '還請您多一點耐心，謝謝。',
+    '請耐心等候處理結果。',
+    '請您再稍微耐心等候，感謝。',
+    '請再耐心等侯一下喔',
+)
+
 ECOMMERCE = {
     "ad": [
         "現在加入VIP會員，全年免運再享95折，馬上升級吧！",
