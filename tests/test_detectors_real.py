@@ -34,11 +34,11 @@ def test_bare_formula_is_boilerplate_and_non_answer(real_analyzer, turns, draft)
     # replyguard-v2 read this reply to a complaint threat ("再这样我就投诉了") as a non-answer
     # (p 0.60); replyguard-v3, trained with threat + real-answer cases, does not (p 0.05).
     (ANGRY_ZH, "真的很抱歉让您反复跑，已为您升级为上门换新，师傅明天上午9-12点上门，工单号[订单x]。"),
-    # Known false positive of replyguard-v3: the same reply without the ticket number is still
-    # read as a non-answer (p 0.58 > 0.55; the frozen relevance feature is low for it). Strict:
-    # the test fails once a retrained model gets it right, so the marker goes then.
+    # Known false positive of replyguard-v3 and -v4: the same reply without the ticket number is
+    # still read as a non-answer (v3: p 0.58 > 0.55; the frozen relevance feature is low for it).
+    # Strict: the test fails once a retrained model gets it right, so the marker goes then.
     pytest.param(ANGRY_ZH, "真的很抱歉让您反复跑，已为您升级为上门换新，师傅明天上午9-12点上门。",
-                 marks=pytest.mark.xfail(strict=True, reason="v3: replacement without a ticket number read as non_answer")),
+                 marks=pytest.mark.xfail(strict=True, reason="replacement without a ticket number read as non_answer")),
     (ANGRY_HANT, "真的很抱歉造成您工作上的困擾，工程師已排定明天上午到府維修，這段期間先幫您開通行動網路吃到飽。"),
     (ANGRY_EN, "I'm really sorry about this. I've refunded the duplicate charge of $42.10; you'll see it in 3-5 business days."),
 ])

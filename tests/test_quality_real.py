@@ -14,11 +14,12 @@ pytestmark = pytest.mark.slow
 def test_acceptance_floor(real_analyzer):
     gold = [c for _, c in read_conversations(ACCEPTANCE, gold=True)]
     report = evaluate(gold, real_analyzer.score(gold))
-    assert report["all"]["macro_f1"] >= 0.84, report["all"]
+    # replyguard-v4 measured 0.963 (every flag >= 0.89); the floors leave about one turn of slack
+    assert report["all"]["macro_f1"] >= 0.90, report["all"]
     assert report["all"]["boilerplate"]["f1"] >= 0.9
     assert report["all"]["non_answer"]["f1"] >= 0.85
     assert report["all"]["ad_to_upset_customer"]["f1"] >= 0.6
-    assert report["all"]["missing_empathy"]["f1"] >= 0.5  # 4 gold turns: one turn moves it by ~0.15
+    assert report["all"]["missing_empathy"]["f1"] >= 0.7  # 4 gold turns: one turn moves it by ~0.15
 
 
 def test_beats_rule_baseline_on_generated_heldout(real_analyzer, tmp_path):

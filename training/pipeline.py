@@ -4,14 +4,16 @@
 
 Steps: compose the data; tokenise it for the pair model; fine-tune the pair model (LoRA) when
 a GPU is present or ``--fit-pair`` is given (otherwise the committed adapter is reused and only
-re-evaluated); train the flag heads with and without the pair model (``replyguard-v3``,
-``replyguard-v3-frozen``); evaluate everything and write cards.
+re-evaluated); average the two pair-model stages in weight space; train the flag heads with and
+without the pair model (``replyguard-v4``, ``replyguard-v4-frozen``); evaluate everything and
+write cards.
 
-The pair model is fitted in two stages, as it was made: ``replyguard-pair-v1`` from scratch on
+The pair model is made in three steps, as it was made: ``replyguard-pair-v1`` from scratch on
 the conversations without the hard-case passes (``--hard-scale 0``; 7 epochs, minutes on a GPU,
 hours on 2 CPU cores), then ``replyguard-pair-v2`` continued from it for one epoch in which each
 hard-case row is seen twice and 35% of the other rows are replayed (about 25 minutes on 2 CPU
-cores).
+cores), then ``replyguard-pair-v3``, the equal-weight average of the two (``training.soup_pair``;
+seconds), which the default heads read.
 """
 
 from __future__ import annotations
@@ -21,14 +23,15 @@ import subprocess
 import sys
 
 PAIR_BASE = "models/replyguard-pair-v1"
-PAIR = "models/replyguard-pair-v2"
+PAIR_CONTINUED = "models/replyguard-pair-v2"
+PAIR = "models/replyguard-pair-v3"  # the average of PAIR_BASE and PAIR_CONTINUED
 CONTINUE = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.35", "--max-eval", "3000"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--name", default="replyguard-v3")
-    ap.add_argument("--previous", default="models/replyguard-v2")
+    ap.add_argument("--name", default="replyguard-v4")
+    ap.add_argument("--previous", default="models/replyguard-v3")
     ap.add_argument("--data", default="data/generated")
     ap.add_argument("--bundle", default="build/pair-bundle")
     ap.add_argument("--fit-pair", action=argparse.BooleanOptionalAction, default=None,
@@ -46,13 +49,14 @@ def main() -> None:
         [py, "-m", "training.build_data", "--out", base_data, "--hard-scale", "0"],
         [py, "-m", "training.train_pair", "bundle", "--data", base_data, "--out", base_bundle],
         [py, "-m", "training.train_pair", "fit", "--bundle", base_bundle, "--out", PAIR_BASE],
-        [py, "-m", "training.train_pair", "fit", "--bundle", args.bundle, "--out", PAIR, "--init", PAIR_BASE,
-         *CONTINUE],
+        [py, "-m", "training.train_pair", "fit", "--bundle", args.bundle, "--out", PAIR_CONTINUED,
+         "--init", PAIR_BASE, *CONTINUE],
     ]
     steps = [
         [py, "-m", "training.build_data", "--out", args.data],
         [py, "-m", "training.train_pair", "bundle", "--data", args.data, "--out", args.bundle],
         *(fit_steps if fit_pair else []),
+        [py, "-m", "training.soup_pair", "--adapters", PAIR_BASE, PAIR_CONTINUED, "--out", PAIR],
         [py, "-m", "training.train_pair", "card", "--adapter", PAIR, "--data", args.data, "--bundle", args.bundle],
         [py, "-m", "training.train", "--data", args.data, "--out", f"models/{frozen}", "--name", frozen],
         [py, "-m", "training.train", "--data", args.data, "--out", f"models/{args.name}", "--name", args.name,

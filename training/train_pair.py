@@ -359,6 +359,28 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
     (adapter / "metrics.json").write_text(json.dumps(metrics, indent=1))
     tr = json.loads((adapter / "training.json").read_text())
     acfg = json.loads((adapter / "adapter_config.json").read_text())
+    if "adapters" in tr:  # a weight-space average (training/soup_pair.py): no training run of its own
+        parts = ", ".join(f"`{a['path']}` ({a['weight']:g})" for a in tr["adapters"])
+        training_lines = [
+            f"- No training run of its own: the weight-space average of {parts} (`python -m training.soup_pair`), "
+            "stored exactly as one LoRA of the summed rank; their cards say how each was fitted. Averaging a model "
+            "with the one it was continued from keeps most of the continued run's gain on its new data and most of "
+            "the earlier model's behaviour elsewhere (WiSE-FT)."]
+        params = "the averaged adapters' parameters"
+    else:
+        training_lines = [
+            f"- Data: {tr['train_pairs']} agent turns of composed conversations from the *train* split (scenarios that "
+            "neither the flag heads' *valid* split nor the *held-out* split contains), Bitext and ABCD from `train/`"
+            + (f"; {tr['hard_pairs']} of them from the hard-case passes." if tr.get("hard_pairs") else "."),
+            *([f"- Continued from `{Path(tr['init']).name}` (its card: how it was fitted): {tr['epochs']} epoch(s) of "
+               f"{tr['pairs_per_epoch']} pairs — every hard-case row {tr['hard_repeat']}×, {tr['replay']:.0%} of the "
+               f"other rows replayed — learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, device "
+               f"`{tr['device']}` ({tr['seconds']:.0f} s)."] if tr.get("init") else
+              [f"- {tr['epochs']} epochs, learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, "
+               f"device `{tr['device']}` ({tr['seconds']:.0f} s); the configuration was picked on *valid* mean F1 "
+               "among the ones tried (`sweep.json`; the winner's epochs in `training.json`). On a 2-core CPU the same "
+               "command takes hours."])]
+        params = f"{tr['trainable_parameters']:,} trainable parameters"
     lines = [f"# {adapter.name}", "",
              f"Written {dt.date.today().isoformat()} by `python -m training.train_pair card`.", "",
              "## What it is",
@@ -367,21 +389,11 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
              "- Context: the customer's open message (or the open question when the agent speaks twice), the agent's "
              "previous turn and the customer's message before (`replyguard.pair.pair_texts`).",
              f"- LoRA adapters (rank {acfg['r']}, alpha {acfg['lora_alpha']}) on every attention and feed-forward "
-             f"projection, plus a trained pooler and a five-way sigmoid head; {tr['trainable_parameters']:,} trainable "
-             "parameters. Files: `adapter_config.json`, `adapter_model.safetensors` (loaded with peft and merged).",
+             f"projection, plus a trained pooler and a five-way sigmoid head; {params}. "
+             "Files: `adapter_config.json`, `adapter_model.safetensors` (loaded with peft and merged).",
              "- Used by the default model: its five logits are extra inputs of the flag heads.", "",
              "## Training",
-             f"- Data: {tr['train_pairs']} agent turns of composed conversations from the *train* split (scenarios that "
-             "neither the flag heads' *valid* split nor the *held-out* split contains), Bitext and ABCD from `train/`"
-             + (f"; {tr['hard_pairs']} of them from the hard-case passes." if tr.get("hard_pairs") else "."),
-             *([f"- Continued from `{Path(tr['init']).name}` (its card: how it was fitted): {tr['epochs']} epoch(s) of "
-                f"{tr['pairs_per_epoch']} pairs — every hard-case row {tr['hard_repeat']}×, {tr['replay']:.0%} of the "
-                f"other rows replayed — learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, device "
-                f"`{tr['device']}` ({tr['seconds']:.0f} s)."] if tr.get("init") else
-              [f"- {tr['epochs']} epochs, learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, "
-               f"device `{tr['device']}` ({tr['seconds']:.0f} s); the configuration was picked on *valid* mean F1 "
-               "among the ones tried (`sweep.json`; the winner's epochs in `training.json`). On a 2-core CPU the same "
-               "command takes hours."]),
+             *training_lines,
              "- Never trained on: the acceptance cases, the eval_only sets, the held-out split.", "",
              "## Held-out split, the pair model alone (thresholds chosen on valid)", "",
              "| flag | threshold | " + " | ".join(f"{c} P/R/F1" for c in cols) + " |",
