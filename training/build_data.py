@@ -1155,8 +1155,7 @@ def merged_signal_lines(lang: str, split: str, rng: random.Random) -> Iterator[d
       from", late greetings, pitches), labelled per ``HARD_LINE_SIGNALS``.
     """
     comp = HardComposer(lang, split, rng)
-    noise = comp.noise
-    sp = " " if lang == "en" else ""
+    noise, sp = comp.noise, comp.sp
     # the hard-case banks' single lines (their split only) as signal lines too: the main banks
     # alone give the sentence signals few blame lines and few acknowledgements that open with "I get it"
     for key, labels in HARD_LINE_SIGNALS.items():

@@ -1,6 +1,6 @@
 """Regenerate every committed model artefact: data -> pair model -> heads -> evaluation and cards.
 
-    python -m training.pipeline [--fit-pair | --no-fit-pair] [--previous models/replyguard-v1]
+    python -m training.pipeline [--fit-pair | --no-fit-pair] [--previous models/replyguard-v3]
 
 Steps: compose the data; tokenise it for the pair model; fine-tune the pair model (LoRA) when
 a GPU is present or ``--fit-pair`` is given (otherwise the committed adapter is reused and only

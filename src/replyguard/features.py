@@ -174,6 +174,7 @@ class Featurizer:
         if folded_prev:
             hits = [max(fuzz.ratio(fp_, fp) for fp in folded_prev) >= REPEAT_CHAR for fp_ in f_parts if fp_]
             seg_rep = float(np.mean(hits)) if hits else 0.0
+        n_prev = len(c.prev_agent) if self.n_prev_cap is None else min(len(c.prev_agent), self.n_prev_cap)
         up_prev = max((g("upset", t) for t in c.prev_customer[-2:]), default=0.0)
         up_open = g("upset", c.open_msg)
         o = emb(c.open_msg)
@@ -186,7 +187,7 @@ class Featurizer:
             max(g("promo", c.reply), seg_scores["promo"].max()),
             max(g("defensive", c.reply), seg_scores["defensive"].max()),
             float(rel.get((c.question, c.reply), 0.0)), seg_scores["relevance"].max(),
-            rep_cos, rep_char, seg_rep, np.log1p(min(len(c.prev_agent), self.n_prev_cap or len(c.prev_agent))),
+            rep_cos, rep_char, seg_rep, np.log1p(n_prev),
             np.log1p(len(f_reply)), np.log1p(len(fold(c.open_msg))),
             min(has_specifics(c.reply), 3) / 3.0, np.log1p(len(parts)), cust_repeat,
             g("ack", c.prev_agent[-1]) if c.prev_agent else 0.0,
