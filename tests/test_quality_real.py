@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 def test_acceptance_floor(real_analyzer):
     gold = [c for _, c in read_conversations(ACCEPTANCE, gold=True)]
     report = evaluate(gold, real_analyzer.score(gold))
-    # replyguard-v4 measured 0.963 (every flag >= 0.89); the floors leave about one turn of slack
+    # replyguard-v5 measured 0.931 (lowest flag missing_empathy 0.80; v4: 0.963); the floors leave
+    # about one turn of slack
     assert report["all"]["macro_f1"] >= 0.90, report["all"]
     assert report["all"]["boilerplate"]["f1"] >= 0.9
     assert report["all"]["non_answer"]["f1"] >= 0.85

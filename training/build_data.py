@@ -1245,10 +1245,13 @@ def main() -> None:
                     help="scale of the hard-case pass (1.0: about 1000 train, 600 valid, 300 heldout); 0 turns it off")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--langs", nargs="*", default=list(BANK_MODULES))
+    ap.add_argument("--splits", nargs="*", default=list(SPLITS), choices=SPLITS,
+                    help="splits to write (each has its own rng, so the others are unchanged); "
+                         "a mining pool (training.mine) writes only valid")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
+    for split in args.splits:
         rng = random.Random(f"{args.seed}-{split}")
         convs, lines = [], []
         for lang in args.langs:

@@ -122,9 +122,9 @@ def card(path: Path, metrics: dict) -> str:
              f"`{config['encoder']['sha256'][:16]}…`, rebuilt at setup.",
              "- Signal heads (logistic regression on e5 embeddings): customer `upset`, `settled`, `asks`; agent `ack`, "
              "`stock`, `promo`, `defensive`; pair `relevance` (question × reply).",
-             "- Flag heads: one small MLP per flag over the signals plus structure (repeat similarity to earlier agent "
-             "turns, lengths, segments of merged turns), Platt-calibrated on 5-fold out-of-fold predictions; "
-             "thresholds chosen per flag for F1 on the same predictions.",
+             "- Flag heads: one head per flag (logistic, or a one-hidden-layer MLP) over the signals plus structure "
+             "(repeat similarity to earlier agent turns, lengths, segments of merged turns), Platt-calibrated on 5-fold "
+             "out-of-fold predictions grouped by scenario; thresholds chosen per flag for F1 on the same predictions.",
              *([f"- Pair model: `{config['pair']['adapter']}` — the same e5-small fine-tuned as a cross-encoder on "
                 "(customer message + recent context, reply) -> the five flags with LoRA adapters "
                 "(`training/train_pair.py`, trained on the *train* split only); its five logits are extra inputs "
@@ -142,6 +142,19 @@ def card(path: Path, metrics: dict) -> str:
     for name, spec in config["detectors"].items():
         e = metrics.get("ece_heldout", {}).get(name.split(".")[0], float("nan"))
         parts.append(f"| {name} | {spec['threshold']:.2f} | {spec['oof_f1']:.3f} | {spec['oof_ece']:.3f} | {e:.3f} |")
+    chosen = [(name, spec) for name, spec in config["detectors"].items() if "unseen_lines" in spec]
+    if chosen:
+        cands = list(chosen[0][1]["unseen_lines"])
+        parts += ["", "## Head choice on unseen lines", "",
+                  "Each flag's head is the simplest candidate whose log-loss is within 2% of the best on folds that "
+                  "share neither scenario nor (folded) reply text with their training part (`training.train.choose_head`): "
+                  "composed data reuses stock lines across scenarios, so scenario folds alone reward memorised lines. "
+                  "Cells: log-loss / F1.", "",
+                  "| detector | chosen | " + " | ".join(cands) + " |", "|---|---|" + "---|" * len(cands)]
+        for name, spec in chosen:
+            pick = "logistic" if not spec["hidden"] else f"mlp{spec['hidden']}(alpha={spec['alpha']:g})"
+            parts.append(f"| {name} | {pick} | " + " | ".join(
+                f"{spec['unseen_lines'][c]['log_loss']:.4f} / {spec['unseen_lines'][c]['f1']:.3f}" for c in cands) + " |")
     for set_name, reps in metrics["sets"].items():
         langs = ["all"] + sorted(reps["model"].get("by_lang", {}))
         rows = list(reps.items())

@@ -1,12 +1,13 @@
 """Regenerate every committed model artefact: data -> pair model -> heads -> evaluation and cards.
 
-    python -m training.pipeline [--fit-pair | --no-fit-pair] [--previous models/replyguard-v3]
+    python -m training.pipeline [--fit-pair | --no-fit-pair] [--previous models/replyguard-v4]
 
 Steps: compose the data; tokenise it for the pair model; fine-tune the pair model (LoRA) when
 a GPU is present or ``--fit-pair`` is given (otherwise the committed adapter is reused and only
 re-evaluated); average the two pair-model stages in weight space; train the flag heads with and
-without the pair model (``replyguard-v4``, ``replyguard-v4-frozen``); evaluate everything and
-write cards.
+without the pair model (``replyguard-v5``, ``replyguard-v5-frozen``; each flag's head, logistic
+or an MLP with its L2 strength, chosen on lines no candidate saw: ``training.train.choose_head``);
+evaluate everything and write cards.
 
 The pair model is made in three steps, as it was made: ``replyguard-pair-v1`` from scratch on
 the conversations without the hard-case passes (``--hard-scale 0``; 7 epochs, minutes on a GPU,
@@ -30,8 +31,8 @@ CONTINUE = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--name", default="replyguard-v4")
-    ap.add_argument("--previous", default="models/replyguard-v3")
+    ap.add_argument("--name", default="replyguard-v5")
+    ap.add_argument("--previous", default="models/replyguard-v4")
     ap.add_argument("--data", default="data/generated")
     ap.add_argument("--bundle", default="build/pair-bundle")
     ap.add_argument("--fit-pair", action=argparse.BooleanOptionalAction, default=None,

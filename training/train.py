@@ -6,8 +6,11 @@
 2. embed every text once with the e5 encoder (embeddings cached on disk);
 3. fit the signal heads (logistic regression) on *train* lines; calibrate on *valid* lines;
 4. featurise the *valid* conversations with those heads (their signals are out-of-sample,
-   as they will be on real chats) and fit one small MLP per flag; 5-fold out-of-fold
-   predictions give the Platt calibration and the per-flag threshold (max F1);
+   as they will be on real chats) and fit one head per flag: logistic, or a small MLP (with
+   its L2 strength) when it is clearly better on folds that share neither scenario nor reply
+   text (``choose_head``);
+   5-fold out-of-fold predictions grouped by scenario give the Platt calibration and the
+   per-flag threshold (max F1);
 5. write config.json + heads.safetensors; evaluate on *heldout* and the acceptance cases;
    write metrics.json and the model card.
 """
@@ -21,6 +24,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,7 +44,7 @@ class TrainArgs:
     encoder: str | None = field(default=None, metadata={"help": "encoder folder (default: rebuilt e5-small)"})
     seed: int = field(default=0, metadata={"help": "seed set before any model is built"})
     max_train_samples: int | None = field(default=None, metadata={"help": "cap on lines/conversations, for quick runs"})
-    hidden: int = field(default=32, metadata={"help": "hidden units of each flag MLP (0 = logistic)"})
+    hidden: int = field(default=32, metadata={"help": "hidden units of the flag MLPs that compete with the logistic head on unseen lines (0: logistic heads only)"})
     extra_conversations: list[str] = field(default_factory=list, metadata={"help": "gold JSONL files added to flag training"})
     signals_from: str | None = field(default=None, metadata={"help": "reuse the signal heads of this model folder (same data and seed give the same heads) instead of refitting them"})
     pair: str | None = field(default=None, metadata={"help": "pair-model adapter folder whose logits the flag heads also read (e.g. models/replyguard-pair-v1)"})
@@ -60,8 +64,6 @@ def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
 
 def describe_file(path: str) -> dict:
     """What config.json records about an added data file: where, which bytes, how many conversations."""
-    import hashlib
-
     raw = Path(path).read_bytes()
     return {"path": path, "sha256": hashlib.sha256(raw).hexdigest(),
             "conversations": sum(1 for line in raw.splitlines() if line.strip())}
@@ -76,7 +78,12 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> Head:
     return Head.from_sklearn(est, mean, std)
 
 
-def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int, seed: int) -> Head:
+MLP_ALPHAS = (1.0, 0.1, 1e-3)  # L2 strengths an MLP head may use, most regularised first
+PARSIMONY = 0.02  # a more complex head must cut the unseen-line log-loss by more than this fraction
+
+
+def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int, seed: int, alpha: float = 1e-3) -> Head:
+    """Logistic head when ``hidden`` is 0, else a one-hidden-layer MLP with L2 strength ``alpha``."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -87,7 +94,7 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int, seed: int) -> Head:
     if hidden <= 0:
         return fit_logistic(x, y, c=1.0)
     mean, std = standardiser(x)
-    est = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=1e-3, max_iter=600, random_state=seed,
+    est = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=alpha, max_iter=600, random_state=seed,
                         early_stopping=False, learning_rate_init=3e-3)
     est.fit((x - mean) / std, y)
     return Head.from_sklearn(est, mean, std)
@@ -153,9 +160,19 @@ def train_signals(lines_tr: list[dict], lines_va: list[dict], encoder) -> tuple[
     return heads, metrics
 
 
-def featurise(convs: list[dict], featurizer: Featurizer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """X (turns x features), Y (turns x flags, 1/0), M (mask: scored), groups (scenario)."""
-    ctxs, ys, ms, groups = [], [], [], []
+class TurnTable(NamedTuple):
+    """The flag heads' training table, one row per agent turn."""
+
+    x: np.ndarray  # features
+    y: np.ndarray  # gold, turns x flags (1/0)
+    m: np.ndarray  # mask: the flag is scored on this turn (not in its ``skip``)
+    groups: np.ndarray  # scenario (cross-validation groups)
+    replies: np.ndarray  # the reply text (line-disjoint folds)
+    scored: np.ndarray  # counts for calibration, thresholds and F1; False for mined repeats (``training.mine``)
+
+
+def featurise(convs: list[dict], featurizer: Featurizer) -> TurnTable:
+    ctxs, ys, ms, groups, scored = [], [], [], [], []
     for c in convs:
         conv = GoldConversation.model_validate(c)
         cs = build_contexts(conv, conv.lang or "en")
@@ -164,25 +181,84 @@ def featurise(convs: list[dict], featurizer: Featurizer) -> tuple[np.ndarray, np
             ys.append([f in t.gold for f in FLAGS])
             ms.append([f not in t.skip for f in FLAGS])
             groups.append(c.get("scenario", c["id"]))
+            scored.append("mined" not in c)
         ctxs += cs
     feats = featurizer(ctxs)
-    x = np.stack([f.x for f in feats])
-    return x, np.array(ys, dtype=int), np.array(ms, dtype=bool), np.array(groups)
+    return TurnTable(np.stack([f.x for f in feats]), np.array(ys, dtype=int), np.array(ms, dtype=bool),
+                     np.array(groups), np.array([c.reply for c in ctxs]), np.array(scored, dtype=bool))
 
 
-def _oof(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, hidden: int, seed: int) -> tuple[np.ndarray, float, float, np.ndarray]:
-    """Out-of-fold logits (5 folds grouped by scenario) -> calibration, threshold, F1."""
-    from sklearn.model_selection import GroupKFold
-
-    oof = np.zeros(len(ys))
-    for tr, te in GroupKFold(n_splits=5).split(xs, ys, gs):
-        oof[te] = fit_mlp(xs[tr], ys[tr], hidden, seed).logit(xs[te])
-    calib = platt(oof, ys)
-    p = sigmoid(calib[0] * oof + calib[1])
+def _calibrated_f1(logits: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """Platt calibration of out-of-fold logits, the max-F1 threshold, and that F1."""
+    calib = platt(logits, ys)
+    p = sigmoid(calib[0] * logits + calib[1])
     thr = best_threshold(p, ys)
     pred = p >= thr
     f1 = 2 * float((pred & (ys == 1)).sum()) / (pred.sum() + ys.sum() + 1e-9)
     return p, thr, f1, calib
+
+
+def _oof(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, hidden: int, seed: int,
+         scored: np.ndarray | None = None, alpha: float = 1e-3) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """Out-of-fold logits (5 folds grouped by scenario) -> calibration, threshold, F1.
+
+    Every row trains; only ``scored`` rows (default all) are predicted and measured, so mined
+    repeats add weight where the previous model erred without skewing the calibration."""
+    from sklearn.model_selection import GroupKFold
+
+    scored = np.ones(len(ys), dtype=bool) if scored is None else scored
+    oof = np.zeros(len(ys))
+    for tr, te in GroupKFold(n_splits=5).split(xs, ys, gs):
+        oof[te] = fit_mlp(xs[tr], ys[tr], hidden, seed, alpha).logit(xs[te])
+    return _calibrated_f1(oof[scored], ys[scored])
+
+
+def _fold_of(key: str, k: int = 5) -> int:
+    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) % k
+
+
+def line_disjoint(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, replies: np.ndarray, hidden: int,
+                  seed: int, alpha: float = 1e-3, k: int = 5, scored: np.ndarray | None = None) -> dict:
+    """Log-loss and F1 of out-of-fold predictions on turns whose scenario *and* reply text the
+    head never saw.
+
+    Composed conversations reuse a few hundred stock lines across every scenario, so folds
+    grouped by scenario alone still show each test fold its greetings and apologies: a head
+    that memorises them looks better there than on lines it has never seen (the held-out
+    split, real chats). Here scenarios and folded reply texts (``text.fold``: script, case,
+    particles, punctuation and emoji removed) each hash into ``k`` folds; the turns in cell
+    (a, b) are predicted by a head fitted on the turns in neither reply fold a nor scenario
+    fold b, so every turn gets a prediction. Used to choose the head (family and L2 strength);
+    calibration and threshold still come from the scenario folds (all turns).
+    """
+    from replyguard.text import fold
+
+    scored = np.ones(len(ys), dtype=bool) if scored is None else scored
+    line_f = np.array([_fold_of(fold(r), k) for r in replies])
+    scen_f = np.array([_fold_of(f"scenario:{g}", k) for g in gs])
+    logits = np.zeros(len(ys))
+    for a in range(k):
+        for b in range(k):
+            te, tr = (line_f == a) & (scen_f == b), (line_f != a) & (scen_f != b)
+            if te.any():
+                logits[te] = fit_mlp(xs[tr], ys[tr], hidden, seed, alpha).logit(xs[te])
+    p, _, f1, _ = _calibrated_f1(logits[scored], ys[scored])
+    y = ys[scored]
+    pc = np.clip(p, 1e-7, 1 - 1e-7)
+    return {"log_loss": round(float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc))), 5), "f1": round(float(f1), 4)}
+
+
+def choose_head(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, replies: np.ndarray, hidden: int, seed: int,
+                scored: np.ndarray | None = None) -> tuple[int, float, dict]:
+    """(hidden, alpha, measurements): the simplest head whose unseen-line log-loss is within
+    ``PARSIMONY`` of the best. Candidates, simplest first: logistic, then (when ``hidden``)
+    an MLP at each of ``MLP_ALPHAS``. Log-loss, a proper score of the probabilities, decides
+    rather than the max-F1 of a tuned threshold, which is noisier on a few hundred positives."""
+    cands = [(0, 0.0)] + ([(hidden, a) for a in MLP_ALPHAS] if hidden > 0 else [])
+    scores = {c: line_disjoint(xs, ys, gs, replies, c[0], seed, c[1], scored=scored) for c in cands}
+    best = min(v["log_loss"] for v in scores.values())
+    h, alpha = next(c for c in cands if scores[c]["log_loss"] <= best * (1 + PARSIMONY))
+    return h, alpha, {("logistic" if c[0] == 0 else f"mlp{c[0]}(alpha={c[1]:g})"): v for c, v in scores.items()}
 
 
 class CachedPair:
@@ -225,34 +301,33 @@ class CachedPair:
         return np.stack([self.cache[k] for k in keys])
 
 
-def train_flags(x: np.ndarray, y: np.ndarray, m: np.ndarray, groups: np.ndarray, hidden: int, seed: int,
-                pair: bool = False):
-    """One head per flag; logistic and MLP are both tried and the better out-of-fold F1 kept."""
+def train_flags(t: TurnTable, hidden: int, seed: int, pair: bool = False):
+    """One head per flag, chosen by :func:`choose_head` on lines no candidate saw; the chosen
+    head is then calibrated and its threshold set on out-of-fold logits from folds grouped by
+    scenario, and refitted on all turns."""
     heads, specs = {}, {}
     from replyguard.detectors import REGISTRY
 
     for j, flag in enumerate(FLAGS):
-        sel = m[:, j]
+        sel = t.m[:, j]
         cols = REGISTRY[f"{flag}.v1"].columns(pair)
-        xs, ys, gs = x[sel][:, cols], y[sel, j], groups[sel]
-        best = None
-        for h in sorted({0, hidden}):
-            p, thr, f1, calib = _oof(xs, ys, gs, h, seed)
-            # the simpler head wins unless the MLP is clearly better: real chats sit outside
-            # the composed data, where a linear head extrapolates more predictably
-            if best is None or f1 > best[2] + 0.02:
-                best = (p, thr, f1, calib, h)
-        p, thr, f1, calib, h = best
-        head = fit_mlp(xs, ys, h, seed)
+        xs, ys, gs, rs, sc = t.x[sel][:, cols], t.y[sel, j], t.groups[sel], t.replies[sel], t.scored[sel]
+        h, alpha, unseen = choose_head(xs, ys, gs, rs, hidden, seed, scored=sc)
+        p, thr, f1, calib = _oof(xs, ys, gs, h, seed, scored=sc, alpha=alpha)
+        head = fit_mlp(xs, ys, h, seed, alpha)
         head.calib = calib
         specs[f"{flag}.v1"] = {
-            "threshold": thr, "oof_f1": round(f1, 4), "oof_ece": ece(p, ys), "hidden": h,
+            "threshold": thr, "oof_f1": round(f1, 4), "oof_ece": ece(p, ys[sc]), "hidden": h,
+            **({"alpha": alpha} if h else {}), "unseen_lines": unseen,
             "features": list(REGISTRY[f"{flag}.v1"].feature_names(pair)),
-            "positives": int(ys.sum()), "turns": len(ys),
+            "positives": int(ys[sc].sum()), "turns": int(sc.sum()),
+            **({"mined_turns": int((~sc).sum())} if (~sc).any() else {}),
         }
         heads[f"{flag}.v1"] = head
-        print(f"  flag {flag:<22} n={len(ys):>6} pos={int(ys.sum()):>5} hidden={h:<3} thr={thr:.2f} "
-              f"OOF-F1={f1:.3f} ECE={specs[f'{flag}.v1']['oof_ece']:.3f}")
+        print(f"  flag {flag:<22} n={int(sc.sum()):>6}{f' (+{int((~sc).sum())} mined)' if (~sc).any() else ''} "
+              f"pos={int(ys[sc].sum()):>5} hidden={h:<3} thr={thr:.2f} "
+              f"OOF-F1={f1:.3f} ECE={specs[f'{flag}.v1']['oof_ece']:.3f} "
+              f"alpha={alpha:g} unseen-line log-loss " + " ".join(f"{k}={v['log_loss']:.4f}" for k, v in unseen.items()))
     return heads, specs
 
 
@@ -301,10 +376,10 @@ def main(args: TrainArgs, encoder=None) -> dict:
 
         pair = CachedPair.for_adapter(PairModel.load(args.pair, share_embeddings_with=encoder), args.pair)
     feature_options = {"n_prev_cap": N_PREV_CAP}
-    x, y, m, g = featurise(convs_va, Featurizer(encoder, signals, pair, **feature_options))
+    table = featurise(convs_va, Featurizer(encoder, signals, pair, **feature_options))
     if emb_cache:
         encoder.save_cache(emb_cache)
-    flags, specs = train_flags(x, y, m, g, args.hidden, args.seed, pair is not None)
+    flags, specs = train_flags(table, args.hidden, args.seed, pair is not None)
     # 5. save
     out.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, np.ndarray] = {}
