@@ -74,12 +74,12 @@ def test_line_disjoint_does_not_reward_memorised_lines():
 
 def _carried_signal(seed: int = 1, interaction: bool = False):
     rng = np.random.default_rng(seed)
-    n = 3000
+    n = 1500
     x = rng.normal(0, 1, (n, 2))
     noise = rng.normal(0, 0.5, n)  # labels are not a deterministic function of x: log-loss stays well above 0
     y = ((x[:, 0] * x[:, 1] + noise > 0) if interaction else (x[:, 0] + noise > 0.5)).astype(int)
     scenarios = np.array([f"s{i}" for i in rng.integers(0, 60, n)])
-    replies = np.array([f"line {i}" for i in rng.integers(0, 300, n)])
+    replies = np.array([f"line {i}" for i in rng.integers(0, 150, n)])
     return x, y, scenarios, replies
 
 
@@ -93,8 +93,8 @@ def test_choose_head_prefers_logistic_unless_the_mlp_is_needed():
     """A linear rule gets the logistic head; an interaction only an MLP can fit gets an MLP."""
     from training.train import choose_head
 
-    h, _, scores = choose_head(*_carried_signal(), hidden=8, seed=0)
+    h, _, scores = choose_head(*_carried_signal(), hidden=8, seed=0, k=3)
     assert h == 0 and set(scores) == {"logistic", "mlp8(alpha=1)", "mlp8(alpha=0.1)", "mlp8(alpha=0.001)"}
-    h, alpha, scores = choose_head(*_carried_signal(interaction=True), hidden=8, seed=0)
+    h, alpha, scores = choose_head(*_carried_signal(interaction=True), hidden=8, seed=0, k=3)
     assert h == 8 and alpha > 0
     assert scores[f"mlp8(alpha={alpha:g})"]["log_loss"] < 0.8 * scores["logistic"]["log_loss"]

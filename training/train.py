@@ -249,13 +249,13 @@ def line_disjoint(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, replies: np.nd
 
 
 def choose_head(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, replies: np.ndarray, hidden: int, seed: int,
-                scored: np.ndarray | None = None) -> tuple[int, float, dict]:
+                scored: np.ndarray | None = None, k: int = 5) -> tuple[int, float, dict]:
     """(hidden, alpha, measurements): the simplest head whose unseen-line log-loss is within
     ``PARSIMONY`` of the best. Candidates, simplest first: logistic, then (when ``hidden``)
     an MLP at each of ``MLP_ALPHAS``. Log-loss, a proper score of the probabilities, decides
     rather than the max-F1 of a tuned threshold, which is noisier on a few hundred positives."""
     cands = [(0, 0.0)] + ([(hidden, a) for a in MLP_ALPHAS] if hidden > 0 else [])
-    scores = {c: line_disjoint(xs, ys, gs, replies, c[0], seed, c[1], scored=scored) for c in cands}
+    scores = {c: line_disjoint(xs, ys, gs, replies, c[0], seed, c[1], k=k, scored=scored) for c in cands}
     best = min(v["log_loss"] for v in scores.values())
     h, alpha = next(c for c in cands if scores[c]["log_loss"] <= best * (1 + PARSIMONY))
     return h, alpha, {("logistic" if c[0] == 0 else f"mlp{c[0]}(alpha={c[1]:g})"): v for c, v in scores.items()}
