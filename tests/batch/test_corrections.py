@@ -89,12 +89,14 @@ def test_train_add_labels_compares_old_and_new(monkeypatch, tmp_path, tiny_model
     golds = [json.loads(x) for x in (TINY / "valid.jsonl").read_text().splitlines()[:30]]
     fixes = write_jsonl(tmp_path / "fixes.jsonl", golds)
     res = CliRunner().invoke(cli.app, ["train", "--data", str(TINY), "--name", "tiny-fixed", "--base", "tiny",
-                                       "--add-labels", str(fixes)], terminal_width=120)
+                                       "--add-labels", str(fixes), "--hidden", "0"], terminal_width=120)
     assert res.exit_code == 0, res.output
     assert "tiny/heldout: tiny → tiny-fixed" in res.output and "corrections held out: tiny → tiny-fixed" in res.output
     assert "macro-F1" in res.output
     new = models / "tiny-fixed"
     config = json.loads((new / "config.json").read_text())
+    assert {d["hidden"] for d in config["detectors"].values()} == {0}  # --hidden 0: logistic heads only
+    assert all(set(d["unseen_lines"]) == {"logistic"} for d in config["detectors"].values())
     (added,), (held,) = config["training_data"]["extra_files"], config["training_data"]["extra_heldout"]
     assert added["conversations"] + held["conversations"] == 30 and held["conversations"] >= 1
     assert added["path"] == str(new / "corrections" / "train.jsonl") and len(added["sha256"]) == 64
