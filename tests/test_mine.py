@@ -37,7 +37,7 @@ def test_mine_writes_exactly_the_conversations_the_model_gets_wrong(tiny_analyze
             turn = src.turns[m["index"]]
             assert turn.role == "agent" and m["flag"] not in turn.skip
             assert (m["flag"] in turn.gold) == (m["kind"] == "false_negative")
-    assert not list(out.parent.glob("*.tmp"))
+    assert not list(out.parent.glob("*.part"))  # written atomically, nothing left beside it
 
 
 def test_mine_refuses_the_heldout_split(tmp_path):

@@ -27,37 +27,34 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def mine(model: str, pool: Path, out: Path, analyzer=None, chunk: int = 64) -> dict:
+def mine(model: str, pool: Path, out: Path, analyzer=None) -> dict:
     """Score ``pool`` with ``model``; write its conversations with a wrong turn to ``out``.
 
     Returns a summary: pool and mined sizes, and the errors counted by (flag, kind)."""
     from replyguard.analyzer import Analyzer
-    from replyguard.evaluate import evaluate
-    from replyguard.io import RecordError, read_conversations
+    from replyguard.cli import run_eval
+    from replyguard.io import AtomicWriter
 
-    gold, bad = [], []
-    for _, rec in read_conversations(pool, gold=True):
-        (bad if isinstance(rec, RecordError) else gold).append(rec)
+    an = analyzer or Analyzer.load(model)
+    gold, _, report, bad, errors = run_eval(pool, model, analyzer=an)
     if bad:
         raise SystemExit(f"{pool}: {len(bad)} bad records, first: {bad[0]}")
-    an = analyzer or Analyzer.load(model)
-    scored = []
-    for i in range(0, len(gold), chunk):
-        scored += an.score(gold[i : i + chunk])
-    errors: list[dict] = []
-    report = evaluate(gold, scored, on_error=errors.append)
     wrong: dict[str, list[dict]] = {}
     for e in errors:
         wrong.setdefault(e["conversation"], []).append({"index": e["index"], "flag": e["flag"], "kind": e["kind"]})
-    rows = [{**g.model_dump(exclude_none=True), "id": f"mined-{g.id}", "source": f"mined from {an.name} errors",
-             "mined": wrong[g.id]} for g in gold if g.id in wrong]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(out)
+    writer = AtomicWriter(out)
+    try:
+        for g in gold:
+            if g.id in wrong:
+                writer.write_line({**g.model_dump(exclude_none=True), "id": f"mined-{g.id}",
+                                   "source": f"mined from {an.name} errors", "mined": wrong[g.id]})
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
     kinds = Counter(f"{e['flag']} {e['kind']}" for e in errors)
     return {"model": an.name, "pool": str(pool), "pool_conversations": len(gold), "pool_turns": report["turns"],
-            "pool_macro_f1": report["all"]["macro_f1"], "mined_conversations": len(rows),
+            "pool_macro_f1": report["all"]["macro_f1"], "mined_conversations": len(wrong),
             "errors": dict(sorted(kinds.items()))}
 
 

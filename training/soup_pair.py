@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
+
+from replyguard.encoder_build import sha256
 
 WEIGHTS = "adapter_model.safetensors"
 CONFIG = "adapter_config.json"
@@ -79,7 +80,7 @@ def main() -> None:
         "kind": "weight-space average of LoRA adapters (training/soup_pair.py)",
         "created": dt.date.today().isoformat(),
         "adapters": [{"path": a.name, "weight": w,
-                      "sha256": hashlib.sha256((a / WEIGHTS).read_bytes()).hexdigest()}
+                      "sha256": sha256(a / WEIGHTS)}
                      for a, w in zip(args.adapters, weights)],
         "r": config["r"], "lora_alpha": config["lora_alpha"],
     }

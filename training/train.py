@@ -231,6 +231,8 @@ def line_disjoint(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, replies: np.nd
     fold b, so every turn gets a prediction. Used to choose the head (family and L2 strength);
     calibration and threshold still come from the scenario folds (all turns).
     """
+    from sklearn.metrics import log_loss
+
     from replyguard.text import fold
 
     scored = np.ones(len(ys), dtype=bool) if scored is None else scored
@@ -243,9 +245,8 @@ def line_disjoint(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, replies: np.nd
             if te.any():
                 logits[te] = fit_mlp(xs[tr], ys[tr], hidden, seed, alpha).logit(xs[te])
     p, _, f1, _ = _calibrated_f1(logits[scored], ys[scored])
-    y = ys[scored]
-    pc = np.clip(p, 1e-7, 1 - 1e-7)
-    return {"log_loss": round(float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc))), 5), "f1": round(float(f1), 4)}
+    loss = log_loss(ys[scored], np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])
+    return {"log_loss": round(float(loss), 5), "f1": round(float(f1), 4)}
 
 
 def choose_head(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, replies: np.ndarray, hidden: int, seed: int,

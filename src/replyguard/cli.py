@@ -175,6 +175,8 @@ def _report_table(report: dict, title: str) -> Table:
 
 
 def run_eval(gold_path: Path, model: str, errors_out: Path | None = None, analyzer=None):
+    """Score a gold file with ``model``: (gold, results, report, bad records, errors), the
+    errors being every false positive / negative with its context (``evaluate``'s rows)."""
     from replyguard.evaluate import error_classes, evaluate
     from replyguard.io import RecordError, read_conversations
 
@@ -188,11 +190,11 @@ def run_eval(gold_path: Path, model: str, errors_out: Path | None = None, analyz
     for i in range(0, len(gold), CHUNK):
         results += analyzer.score(gold[i : i + CHUNK])
     errs: list[dict] = []
-    report = evaluate(gold, results, on_error=errs.append if errors_out else None)
+    report = evaluate(gold, results, on_error=errs.append)
     if errors_out:
         errors_out.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errs))
         report["error_classes"] = error_classes(errs)
-    return gold, results, report, bad
+    return gold, results, report, bad, errs
 
 
 @app.command("eval")
@@ -203,7 +205,7 @@ def eval_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON")] = None,
 ) -> None:
     """Per-flag precision / recall / F1 and the macro-F1 over the four mission flags, per language."""
-    _, _, report, bad = run_eval(gold, model, errors)
+    _, _, report, bad, _ = run_eval(gold, model, errors)
     out.print(_report_table(report, f"{gold.name} — {report['turns']} agent turns"))
     if errors:
         t = Table(title=f"biggest error classes (all rows in {errors})")
@@ -227,7 +229,7 @@ def demo(
     if not cases.exists():
         err.print(f"[red]error:[/] {cases} not found; pass a gold JSONL file")
         raise typer.Exit(2)
-    gold, results, report, _ = run_eval(cases, model)
+    gold, results, report, _, _ = run_eval(cases, model)
     _print_flagged(gold, results)
     out.print(_report_table(report, f"{cases.name} — {report['turns']} agent turns"))
 
