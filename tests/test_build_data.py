@@ -31,8 +31,50 @@ def test_later_pass_is_appended_after_everything_else(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     later = [i for i, c in enumerate(convs) if "-hard2-" in c["id"]]
-    assert later and later == list(range(len(convs) - len(later), len(convs)))
+    n_third = sum("-hard3-" in c["id"] for c in convs)  # the third pass comes after it
+    assert later and later == list(range(len(convs) - n_third - len(later), len(convs) - n_third))
     assert {c["scenario"].split(":")[1] for c in convs if "-hard2-" in c["id"]} == {"threat", "reword", "repeat_far"}
+
+
+def test_contrast_pass_is_appended_last_and_labels_only_what_it_knows(built):
+    """Third pass: calm blame is defensive; its look-alikes (a firm "no" with a reason, owning a
+    mistake, a late greeting, a hold) are scored as not defensive, and a look-alike's other labels,
+    which depend on the question, are not scored."""
+    out, _ = built
+    convs = rows(out / "train.jsonl")
+    third = [i for i, c in enumerate(convs) if "-hard3-" in c["id"]]
+    assert third and third == list(range(len(convs) - len(third), len(convs)))
+    seen = set()
+    for split in ("train", "valid", "heldout"):
+        for c in rows(out / f"{split}.jsonl"):
+            if "-hard3-" not in c["id"]:
+                continue
+            assert c["scenario"].startswith("hard:contrast:")
+            for t in c["turns"]:
+                if t["role"] != "agent":
+                    continue
+                move = t["move"]
+                seen.add(move)
+                if move.startswith("hard_calm_blame"):
+                    assert "defensive" in t["gold"], t
+                else:
+                    assert "defensive" not in t["gold"] and "defensive" not in t["skip"], t
+                if move.startswith("hard_lookalike"):
+                    assert t["gold"] == [] and {"non_answer", "boilerplate", "missing_empathy"} == set(t["skip"]), t
+    assert {"hard_calm_blame", "hard_lookalike", "hard_greet_late", "hard_ack_bare"} <= seen
+
+
+def test_third_pass_leaves_the_earlier_conversations_as_they_were(built, tmp_path):
+    """Adding a pass must not move a single earlier conversation (the models trained before it
+    stay comparable on the same held-out turns); ``--contrast-scale 0`` writes the data as it was."""
+    out, _ = built
+    again = tmp_path / "no-third"
+    subprocess.run([sys.executable, "-m", "training.build_data", "--out", str(again), "--per-scenario", "2",
+                    "--train-per-scenario", "1", "--bitext", "30", "--contrast-scale", "0"],
+                   check=True, capture_output=True, cwd=ROOT)
+    for split in ("train", "valid", "heldout"):
+        with_third = [c for c in rows(out / f"{split}.jsonl") if "-hard3-" not in c["id"]]
+        assert with_third == rows(again / f"{split}.jsonl")
 
 
 def test_without_hard_passes_only_main_conversations(built):
@@ -67,7 +109,7 @@ def test_heldout_threat_and_wording_lines_never_reach_training(built):
     from training.banks.hard_en import HARD
     from training.build_data import split_of
 
-    held = [x for k in ("threat", "blame_more", "ack_more") for x in HARD[k]
+    held = [x for k in ("threat", "blame_more", "ack_more", "blame_calm", "lookalike") for x in HARD[k]
             if split_of(json.dumps(x, ensure_ascii=False)) == "heldout"]
     assert held
     train_text = (out / "train.jsonl").read_text(encoding="utf-8") + (out / "valid.jsonl").read_text(encoding="utf-8")

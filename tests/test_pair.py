@@ -145,3 +145,29 @@ def test_bundle_masks_training_turns_whose_evidence_the_pair_model_cannot_see(tm
     d = np.load(tmp_path / "b" / "data.npz")
     assert d["train_m"][:2].all() and not d["train_m"][2].any()
     assert d["valid_m"][2].sum() == len(FLAGS) - 1  # only its own skip
+
+
+def test_bundle_records_hard_case_families_and_drops_a_stale_compact_encoder(tmp_path):
+    """``fit --focus`` repeats the rows of named hard-case families, so the bundle keeps each
+    row's family; a bundle rebuilt without ``--compact`` over a compact one must not leave the
+    cut-vocabulary encoder behind (fit would load it with full-vocabulary ids)."""
+    from training import train_pair
+
+    turns = [{"role": "customer", "text": "Where is my parcel?"},
+             {"role": "agent", "text": "You should have checked the tracking.", "gold": ["defensive"], "skip": []}]
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "valid", "heldout"):
+        rows = [{"id": f"{split}-a", "lang": "en", "turns": turns},
+                {"id": f"{split}-b", "lang": "en", "scenario": "hard:contrast:parcel", "turns": turns}]
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    b = tmp_path / "b"
+    train_pair.bundle(data, b, compact=True)
+    assert (b / "model.safetensors").exists()
+    train_pair.bundle(data, b, compact=False)
+    assert not (b / "model.safetensors").exists() and not (b / "config.json").exists()
+    d = np.load(b / "data.npz")
+    assert d["train_family"].tolist() == ["", "contrast"] and d["train_hard"].tolist() == [0, 1]
+    with pytest.raises(SystemExit, match="no training rows"):
+        train_pair.fit(b, tmp_path / "out", epochs=1, lr=1e-4, rank=4, batch=2, seed=0, device="cpu",
+                       max_steps=1, focus=("sarcasm",))

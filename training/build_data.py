@@ -583,6 +583,8 @@ HARD_MIX = {  # family -> weight (English doubles defensive and the ad families)
 HARD_NEEDS = {"rejected": "rejected", "busy": "busy", "sarcasm": "sarcasm", "threat": "threat"}
 LATER_TOTAL = {"train": 1200, "valid": 600, "heldout": 300}  # second hard-case pass, all languages
 LATER_MIX = {"threat": 1.0, "reword": 1.2, "repeat_far": 0.8}  # family -> weight (a family runs where its bank has lines)
+CONTRAST_TOTAL = {"train": 1000, "valid": 500, "heldout": 250}  # third pass: defensive or its look-alike
+CONTRAST_LANG_SHARE = {"en": 0.5, "zh-Hans": 0.25, "zh-Hant": 0.25}  # English defensive is the weakest
 
 
 class HardComposer(Composer):
@@ -603,6 +605,8 @@ class HardComposer(Composer):
                    time is an answer, "you may complain" or arguing is not;
     reword         (second pass) bare acknowledgements, blame and late greetings in many more wordings;
     repeat_far     (second pass) the first reply pasted again two agent turns later: boilerplate.
+    contrast       (third pass) blame in a calm, factual voice: defensive; and replies that look like it
+                   (a firm "no" with a reason, owning a mistake, a late greeting, a hold): not defensive.
     """
 
     def __init__(self, lang: str, split: str, rng: random.Random) -> None:
@@ -978,6 +982,51 @@ class HardComposer(Composer):
         turns.append(self.a(again, gold, {"missing_empathy"}, "far_repeat"))
         return self.conv(cid, "repeat_far", d, sc["id"], turns)
 
+    # -- 10. defensive or its look-alike ---------------------------------------------------------
+    def contrast(self, cid: str) -> dict:
+        """Blame in a calm, factual voice next to replies that look like it and blame nobody: a
+        firm "no" with a reason, owning a mistake, an escalation offer, a check in progress, a stock
+        excuse, praise for the customer, a bare "no", a bare acknowledgement, a greeting sent late. Only ``defensive`` is asserted for the
+        look-alikes whose other labels depend on the question (the rest are not scored)."""
+        rng = self.rng
+        blames = self.h("blame_calm") + self.h("blame_more") or self.stock["defensive"]
+        acks = self.h("ack_more") or self.stock["bare_empathy"]
+        greets = self.h("greet_more") or self.stock["greeting"]
+        d, _dom, sc = self.pick_scenario()
+        # look-alikes: the bank's own, and stock statements that name a cause, the customer or a
+        # refusal without blaming anyone (an excuse, praise, a bare "no", a hold)
+        stock_looks = (self.stock["system_excuse"] + self.stock["compliment_understanding"] + self.stock["hold"]
+                       + [r[0] for r in self.by_domain("refuse_bare", d, sc["id"], with_any=True)])
+
+        def looks() -> list[str]:
+            own = self.h("lookalike") or self.h("firm")
+            return own if own and rng.random() < 0.5 else stock_looks
+
+        upset = rng.random() < 0.7
+        turns = [self.u(self.upset_ask(sc) if upset else self.noise.customer(self.c(sc["ask"]), False))]
+        miss = {"missing_empathy"} if upset else set()
+        unsure = {"non_answer", "boilerplate", "missing_empathy"}
+        r = rng.random()
+        if r < 0.4:
+            turns.append(self.a(self.c(blames), {"defensive"}, {"non_answer", "missing_empathy"}, "calm_blame"))
+        elif r < 0.65:
+            turns.append(self.a(self.c(looks()), set(), unsure, "lookalike"))
+        elif r < 0.78:
+            turns.append(self.a(self.c(acks), {"boilerplate", "non_answer"}, set(), "ack_bare"))
+        elif r < 0.9:
+            turns.append(self.a(self.c(greets), {"non_answer", "boilerplate"} | miss, set(), "greet_late"))
+        else:
+            turns.append(self.a(self.c(self.stock["hold"]), miss, {"non_answer", "boilerplate"}, "hold"))
+        if rng.random() < 0.5:
+            turns.append(self.u(self.noise.customer(self.c(self.h("blamed_back") or self.stock["impatient_followup"]),
+                                                    True)))
+            if rng.random() < 0.35:
+                turns.append(self.a(self.c(blames), {"defensive"}, {"non_answer", "missing_empathy"},
+                                    "calm_blame_again"))
+            else:
+                turns.append(self.a(self.c(looks()), set(), unsure, "lookalike_again"))
+        return self.conv(cid, "contrast", d, sc["id"], turns)
+
     def conversations(self, n: int, prefix: str, families: dict | None = None) -> Iterator[dict]:  # type: ignore[override]
         """``n`` hard conversations, families drawn by weight: ``HARD_MIX`` (English doubles
         defensive and the ad families), or the given ``families`` for a later pass. A family
@@ -1243,6 +1292,9 @@ def main() -> None:
     ap.add_argument("--bitext", type=int, default=900, help="Bitext pairs per split (train; others scaled)")
     ap.add_argument("--hard-scale", type=float, default=1.0,
                     help="scale of the hard-case pass (1.0: about 1000 train, 600 valid, 300 heldout); 0 turns it off")
+    ap.add_argument("--contrast-scale", type=float, default=1.0,
+                    help="scale of the third pass (defensive or its look-alike; 1.0: 1000 train, 500 valid, 250 heldout); "
+                         "0 writes the data the earlier pair models were trained on")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--langs", nargs="*", default=list(BANK_MODULES))
     ap.add_argument("--splits", nargs="*", default=list(SPLITS), choices=SPLITS,
@@ -1287,6 +1339,16 @@ def main() -> None:
                                                                               LATER_MIX))
         later_rng.shuffle(later)
         convs += later
+        # third pass (defensive or its look-alike), appended the same way
+        third_rng = random.Random(f"{args.seed}-{split}-hard3")
+        third = []
+        for lang in args.langs:
+            n_third = round(CONTRAST_TOTAL[split] * args.hard_scale * args.contrast_scale
+                            * CONTRAST_LANG_SHARE.get(lang, 0.25))
+            third += list(HardComposer(lang, split, third_rng).conversations(n_third, f"{lang}-{split}-hard3",
+                                                                              {"contrast": 1.0}))
+        third_rng.shuffle(third)
+        convs += third
         write_jsonl(out / f"{split}.jsonl", convs)
         write_jsonl(out / f"lines_{split}.jsonl", lines)
         n_turns = sum(t["role"] == "agent" for c in convs for t in c["turns"])

@@ -1,20 +1,22 @@
 """Regenerate every committed model artefact: data -> pair model -> heads -> evaluation and cards.
 
-    python -m training.pipeline [--fit-pair | --no-fit-pair] [--previous models/replyguard-v4]
+    python -m training.pipeline [--fit-pair | --no-fit-pair] [--previous models/replyguard-v5]
 
 Steps: compose the data; tokenise it for the pair model; fine-tune the pair model (LoRA) when
-a GPU is present or ``--fit-pair`` is given (otherwise the committed adapter is reused and only
-re-evaluated); average the two pair-model stages in weight space; train the flag heads with and
-without the pair model (``replyguard-v5``, ``replyguard-v5-frozen``; each flag's head, logistic
-or an MLP with its L2 strength, chosen on lines no candidate saw: ``training.train.choose_head``);
-evaluate everything and write cards.
+a GPU is present or ``--fit-pair`` is given (otherwise the committed adapters are reused and only
+re-evaluated); train the flag heads with and without the pair model (``replyguard-v6``,
+``replyguard-v6-frozen``; each flag's head, logistic or an MLP with its L2 strength, chosen on
+lines no candidate saw: ``training.train.choose_head``); evaluate everything and write cards.
 
-The pair model is made in three steps, as it was made: ``replyguard-pair-v1`` from scratch on
+The pair model is made in four steps, as it was made: ``replyguard-pair-v1`` from scratch on
 the conversations without the hard-case passes (``--hard-scale 0``; 7 epochs, minutes on a GPU,
-hours on 2 CPU cores), then ``replyguard-pair-v2`` continued from it for one epoch in which each
-hard-case row is seen twice and 35% of the other rows are replayed (about 25 minutes on 2 CPU
-cores), then ``replyguard-pair-v3``, the equal-weight average of the two (``training.soup_pair``;
-seconds), which the default heads read.
+hours on 2 CPU cores); ``replyguard-pair-v2`` continued from it for one epoch on the data of the
+first two hard-case passes (``--contrast-scale 0``), each hard-case row seen twice and 35% of the
+other rows replayed (about 25 minutes on 2 CPU cores); ``replyguard-pair-v3``, the equal-weight
+average of the two (``training.soup_pair``; seconds); ``replyguard-pair-v4``, continued from v3
+for one epoch on the full data in which the rows of the defensive families (``contrast``,
+``defensive``, ``reword``) are seen twice and 25% of the others replayed (about 17 minutes on
+2 CPU cores), which the default heads read.
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ import sys
 
 PAIR_BASE = "models/replyguard-pair-v1"
 PAIR_CONTINUED = "models/replyguard-pair-v2"
-PAIR = "models/replyguard-pair-v3"  # the average of PAIR_BASE and PAIR_CONTINUED
+PAIR_SOUP = "models/replyguard-pair-v3"  # the average of PAIR_BASE and PAIR_CONTINUED
+PAIR = "models/replyguard-pair-v4"  # PAIR_SOUP continued on the defensive families
 CONTINUE = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.35", "--max-eval", "3000"]
+FOCUS = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.25", "--max-eval", "3000",
+         "--focus", "contrast", "defensive", "reword"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--name", default="replyguard-v5")
-    ap.add_argument("--previous", default="models/replyguard-v4")
+    ap.add_argument("--name", default="replyguard-v6")
+    ap.add_argument("--previous", default="models/replyguard-v5")
     ap.add_argument("--data", default="data/generated")
     ap.add_argument("--bundle", default="build/pair-bundle")
     ap.add_argument("--fit-pair", action=argparse.BooleanOptionalAction, default=None,
@@ -46,18 +51,24 @@ def main() -> None:
     py = sys.executable
     frozen = f"{args.name}-frozen"
     base_data, base_bundle = f"{args.data}-base", f"{args.bundle}-base"
+    two_data, two_bundle = f"{args.data}-two-passes", f"{args.bundle}-two-passes"
     fit_steps = [
         [py, "-m", "training.build_data", "--out", base_data, "--hard-scale", "0"],
         [py, "-m", "training.train_pair", "bundle", "--data", base_data, "--out", base_bundle],
         [py, "-m", "training.train_pair", "fit", "--bundle", base_bundle, "--out", PAIR_BASE],
-        [py, "-m", "training.train_pair", "fit", "--bundle", args.bundle, "--out", PAIR_CONTINUED,
+        [py, "-m", "training.build_data", "--out", two_data, "--contrast-scale", "0"],
+        [py, "-m", "training.train_pair", "bundle", "--data", two_data, "--out", two_bundle],
+        [py, "-m", "training.train_pair", "fit", "--bundle", two_bundle, "--out", PAIR_CONTINUED,
          "--init", PAIR_BASE, *CONTINUE],
     ]
+    focus_step = [py, "-m", "training.train_pair", "fit", "--bundle", args.bundle, "--out", PAIR, "--init", PAIR_SOUP,
+                  *FOCUS]
     steps = [
         [py, "-m", "training.build_data", "--out", args.data],
         [py, "-m", "training.train_pair", "bundle", "--data", args.data, "--out", args.bundle],
         *(fit_steps if fit_pair else []),
-        [py, "-m", "training.soup_pair", "--adapters", PAIR_BASE, PAIR_CONTINUED, "--out", PAIR],
+        [py, "-m", "training.soup_pair", "--adapters", PAIR_BASE, PAIR_CONTINUED, "--out", PAIR_SOUP],
+        *([focus_step] if fit_pair else []),
         [py, "-m", "training.train_pair", "card", "--adapter", PAIR, "--data", args.data, "--bundle", args.bundle],
         [py, "-m", "training.train", "--data", args.data, "--out", f"models/{frozen}", "--name", frozen],
         [py, "-m", "training.train", "--data", args.data, "--out", f"models/{args.name}", "--name", args.name,

@@ -72,9 +72,11 @@ def bundle(data: Path, out: Path, compact: bool, splits=("train", "valid", "held
     arrays: dict[str, np.ndarray] = {}
     meta = {}
     for split in splits:
-        a, b, ys, ms, langs, hard = [], [], [], [], [], []
+        a, b, ys, ms, langs, hard, family = [], [], [], [], [], [], []
         for conv, ctx in _turns(data / f"{split}.jsonl"):
-            hard.append(str(getattr(conv, "scenario", "") or "").startswith("hard:"))
+            scenario = str(getattr(conv, "scenario", "") or "")
+            hard.append(scenario.startswith("hard:"))
+            family.append(scenario.split(":")[1] if scenario.startswith("hard:") else "")
             t = conv.turns[ctx.index]
             x, r = pair_texts(ctx)
             a.append(prep(x, charmap))
@@ -88,6 +90,7 @@ def bundle(data: Path, out: Path, compact: bool, splits=("train", "valid", "held
         arrays[f"{split}_y"] = np.array(ys, dtype=np.int8)
         arrays[f"{split}_m"] = np.array(ms, dtype=np.int8)
         arrays[f"{split}_hard"] = np.array(hard, dtype=np.int8)
+        arrays[f"{split}_family"] = np.array(family, dtype=str)  # hard-case family ("" for the main pass)
         meta[split] = {"turns": len(a), "positives": dict(zip(FLAGS, np.array(ys).sum(0).tolist())),
                        "langs": {lg: langs.count(lg) for lg in sorted(set(langs))}}
         print(f"{split}: {len(a)} pairs, positives {meta[split]['positives']}")
@@ -110,6 +113,9 @@ def bundle(data: Path, out: Path, compact: bool, splits=("train", "valid", "held
         (out / "config.json").write_text(json.dumps(cfg, indent=1))
         meta["compact_vocab"] = len(keep)
         print(f"compact vocabulary: {len(keep)} of {tok.vocab_size} tokens")
+    else:  # a compact copy left by an earlier bundle would not match these (full-vocabulary) ids
+        for stale in ("model.safetensors", "config.json"):
+            (out / stale).unlink(missing_ok=True)
     meta["pad_id"] = int(remap[tok.pad_token_id]) if compact else int(tok.pad_token_id)
     np.savez_compressed(out / "data.npz", **arrays)
     (out / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
@@ -169,12 +175,13 @@ def _epoch_batches(lengths: np.ndarray, hard: np.ndarray, batch: int, rng: np.ra
 def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: int, seed: int,
         device: str, max_steps: int | None = None, max_train: int | None = None,
         max_eval: int | None = None, init: Path | None = None, hard_repeat: int = 1,
-        replay: float = 1.0) -> dict:
+        replay: float = 1.0, focus: tuple[str, ...] = ()) -> dict:
     """Fine-tune LoRA adapters (fresh, or continued from the adapter in ``init``).
 
     ``hard_repeat``/``replay`` shape each epoch: hard-case rows (conversations of the hard-case
     passes) are seen ``hard_repeat`` times, the other rows a ``replay`` fraction at a time; a
-    continued run uses them to learn the newer hard cases without forgetting the rest."""
+    continued run uses them to learn the newer hard cases without forgetting the rest. With
+    ``focus`` (hard-case family names) only those families' rows count as the repeated ones."""
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
 
@@ -185,6 +192,12 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
     pad = int(json.loads((bundle_dir / "meta.json").read_text())["pad_id"])
     ids, y, m = d["train_ids"], d["train_y"].astype(np.float32), d["train_m"].astype(np.float32)
     hard = d["train_hard"].astype(bool) if "train_hard" in d.files else np.zeros(len(ids), dtype=bool)
+    if focus:
+        if "train_family" not in d.files:
+            raise SystemExit("--focus needs a bundle with hard-case families: run `bundle` again")
+        hard = np.isin(d["train_family"], list(focus))
+        if not hard.any():
+            raise SystemExit(f"--focus {' '.join(focus)}: no training rows of those families in the bundle")
     if max_train:
         ids, y, m, hard = ids[:max_train], y[:max_train], m[:max_train], hard[:max_train]
     scored = m.sum(1) > 0  # a row with every flag masked teaches nothing
@@ -245,6 +258,7 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
             break
     summary = {"device": device, "epochs": epochs, "lr": lr, "rank": rank, "batch": batch, "seed": seed,
                "init": str(init) if init else None, "hard_repeat": hard_repeat, "replay": replay,
+               **({"focus": list(focus)} if focus else {}),
                "train_pairs": len(ids), "hard_pairs": int(hard.sum()), "pairs_per_epoch": sum(len(b) for b in plan[0]), "trainable_parameters": int(trainable), "best_epoch": best[1],
                "history": history, "seconds": round(time.time() - t0, 1)}
     (out / "training.json").write_text(json.dumps(summary, indent=1))
@@ -371,9 +385,13 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
         training_lines = [
             f"- Data: {tr['train_pairs']} agent turns of composed conversations from the *train* split (scenarios that "
             "neither the flag heads' *valid* split nor the *held-out* split contains), Bitext and ABCD from `train/`"
-            + (f"; {tr['hard_pairs']} of them from the hard-case passes." if tr.get("hard_pairs") else "."),
+            + (f"; {tr['hard_pairs']} of them from the "
+               + ("hard-case families it focused on." if tr.get("focus") else "hard-case passes.")
+               if tr.get("hard_pairs") else "."),
             *([f"- Continued from `{Path(tr['init']).name}` (its card: how it was fitted): {tr['epochs']} epoch(s) of "
-               f"{tr['pairs_per_epoch']} pairs — every hard-case row {tr['hard_repeat']}×, {tr['replay']:.0%} of the "
+               f"{tr['pairs_per_epoch']} pairs — every "
+               + (f"row of the hard-case families {', '.join(tr['focus'])}" if tr.get("focus") else "hard-case row")
+               + f" {tr['hard_repeat']}×, {tr['replay']:.0%} of the "
                f"other rows replayed — learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, device "
                f"`{tr['device']}` ({tr['seconds']:.0f} s)."] if tr.get("init") else
               [f"- {tr['epochs']} epochs, learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, "
@@ -439,6 +457,8 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--init", type=Path, default=None, help="continue training this adapter instead of a fresh one")
     f.add_argument("--hard-repeat", type=int, default=1, help="times each hard-case row is seen per epoch")
     f.add_argument("--replay", type=float, default=1.0, help="fraction of the other rows seen per epoch")
+    f.add_argument("--focus", nargs="*", default=[],
+                   help="hard-case families whose rows are the repeated ones (default: every hard-case row)")
     c = sub.add_parser("card")
     c.add_argument("--adapter", type=Path, default=Path("models/replyguard-pair-v1"))
     c.add_argument("--data", type=Path, default=Path("data/generated"))
@@ -461,7 +481,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(sweep(a.bundle, a.out, json.loads(a.configs), a.device, a.seed, a.budget_s), indent=1))
     else:
         s = fit(a.bundle, a.out, a.epochs, a.lr, a.rank, a.batch, a.seed, a.device, a.max_steps, a.max_train,
-                a.max_eval, a.init, a.hard_repeat, a.replay)
+                a.max_eval, a.init, a.hard_repeat, a.replay, tuple(a.focus))
         print(json.dumps({k: v for k, v in s.items() if k != "history"}))
 
 
