@@ -985,22 +985,15 @@ class HardComposer(Composer):
     # -- 10. defensive or its look-alike ---------------------------------------------------------
     def contrast(self, cid: str) -> dict:
         """Blame in a calm, factual voice next to replies that look like it and blame nobody: a
-        firm "no" with a reason, owning a mistake, an escalation offer, a check in progress, a stock
-        excuse, praise for the customer, a bare "no", a bare acknowledgement, a greeting sent late. Only ``defensive`` is asserted for the
+        firm "no" with a reason, owning a mistake, an escalation offer, a check in progress, a bare
+        acknowledgement, a greeting sent late, a hold. Only ``defensive`` is asserted for the
         look-alikes whose other labels depend on the question (the rest are not scored)."""
         rng = self.rng
         blames = self.h("blame_calm") + self.h("blame_more") or self.stock["defensive"]
         acks = self.h("ack_more") or self.stock["bare_empathy"]
         greets = self.h("greet_more") or self.stock["greeting"]
+        looks = self.h("lookalike") or self.h("firm") or self.stock["hold"]
         d, _dom, sc = self.pick_scenario()
-        # look-alikes: the bank's own, and stock statements that name a cause, the customer or a
-        # refusal without blaming anyone (an excuse, praise, a bare "no", a hold)
-        stock_looks = (self.stock["system_excuse"] + self.stock["compliment_understanding"] + self.stock["hold"]
-                       + [r[0] for r in self.by_domain("refuse_bare", d, sc["id"], with_any=True)])
-
-        def looks() -> list[str]:
-            own = self.h("lookalike") or self.h("firm")
-            return own if own and rng.random() < 0.5 else stock_looks
 
         upset = rng.random() < 0.7
         turns = [self.u(self.upset_ask(sc) if upset else self.noise.customer(self.c(sc["ask"]), False))]
@@ -1010,7 +1003,7 @@ class HardComposer(Composer):
         if r < 0.4:
             turns.append(self.a(self.c(blames), {"defensive"}, {"non_answer", "missing_empathy"}, "calm_blame"))
         elif r < 0.65:
-            turns.append(self.a(self.c(looks()), set(), unsure, "lookalike"))
+            turns.append(self.a(self.c(looks), set(), unsure, "lookalike"))
         elif r < 0.78:
             turns.append(self.a(self.c(acks), {"boilerplate", "non_answer"}, set(), "ack_bare"))
         elif r < 0.9:
@@ -1024,7 +1017,7 @@ class HardComposer(Composer):
                 turns.append(self.a(self.c(blames), {"defensive"}, {"non_answer", "missing_empathy"},
                                     "calm_blame_again"))
             else:
-                turns.append(self.a(self.c(looks()), set(), unsure, "lookalike_again"))
+                turns.append(self.a(self.c(looks), set(), unsure, "lookalike_again"))
         return self.conv(cid, "contrast", d, sc["id"], turns)
 
     def conversations(self, n: int, prefix: str, families: dict | None = None) -> Iterator[dict]:  # type: ignore[override]

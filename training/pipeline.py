@@ -1,12 +1,17 @@
 """Regenerate every committed model artefact: data -> pair model -> heads -> evaluation and cards.
 
-    python -m training.pipeline [--fit-pair | --no-fit-pair] [--previous models/replyguard-v5]
+    python -m training.pipeline [--recipe v5|v6] [--fit-pair | --no-fit-pair]
 
 Steps: compose the data; tokenise it for the pair model; fine-tune the pair model (LoRA) when
 a GPU is present or ``--fit-pair`` is given (otherwise the committed adapters are reused and only
-re-evaluated); train the flag heads with and without the pair model (``replyguard-v6``,
-``replyguard-v6-frozen``; each flag's head, logistic or an MLP with its L2 strength, chosen on
-lines no candidate saw: ``training.train.choose_head``); evaluate everything and write cards.
+re-evaluated); train the flag heads with and without the pair model (``replyguard-v5`` and
+``-v5-frozen``, or ``replyguard-v6`` and ``-v6-frozen``; each flag's head, logistic or an MLP with
+its L2 strength, chosen on lines no candidate saw: ``training.train.choose_head``); evaluate
+everything and write cards.
+
+Two recipes: ``v5`` (the default model) composes the data without the third hard-case pass
+(``--contrast-scale 0``) and its heads read ``replyguard-pair-v3``; ``v6`` composes all three
+passes and its heads read ``replyguard-pair-v4``.
 
 The pair model is made in four steps, as it was made: ``replyguard-pair-v1`` from scratch on
 the conversations without the hard-case passes (``--hard-scale 0``; 7 epochs, minutes on a GPU,
@@ -15,7 +20,7 @@ first two hard-case passes (``--contrast-scale 0``), each hard-case row seen twi
 other rows replayed (about 25 minutes on 2 CPU cores); ``replyguard-pair-v3``, the equal-weight
 average of the two (``training.soup_pair``; seconds); ``replyguard-pair-v4``, continued from v3
 for one epoch on the full data in which the rows of the defensive families (``contrast``,
-``defensive``, ``reword``) are seen twice and 25% of the others replayed (about 17 minutes on
+``defensive``, ``reword``) are seen twice and 25% of the others replayed (about 15 minutes on
 2 CPU cores), which the default heads read.
 """
 
@@ -30,26 +35,36 @@ PAIR_CONTINUED = "models/replyguard-pair-v2"
 PAIR_SOUP = "models/replyguard-pair-v3"  # the average of PAIR_BASE and PAIR_CONTINUED
 PAIR = "models/replyguard-pair-v4"  # PAIR_SOUP continued on the defensive families
 CONTINUE = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.35", "--max-eval", "3000"]
+RECIPES = {
+    "v5": {"name": "replyguard-v5", "previous": "models/replyguard-v4", "contrast_scale": "0", "pair": PAIR_SOUP},
+    "v6": {"name": "replyguard-v6", "previous": "models/replyguard-v5", "contrast_scale": "1", "pair": PAIR},
+}
 FOCUS = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.25", "--max-eval", "3000",
          "--focus", "contrast", "defensive", "reword"]
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--name", default="replyguard-v6")
-    ap.add_argument("--previous", default="models/replyguard-v5")
+    ap.add_argument("--recipe", choices=sorted(RECIPES), default="v5",
+                    help="v5: two hard-case passes, heads over pair-v3 (the default model); "
+                         "v6: three passes, heads over pair-v4")
+    ap.add_argument("--name", default=None, help="model name (default: the recipe's)")
+    ap.add_argument("--previous", default=None, help="previous model folder for the card (default: the recipe's)")
     ap.add_argument("--data", default="data/generated")
     ap.add_argument("--bundle", default="build/pair-bundle")
     ap.add_argument("--fit-pair", action=argparse.BooleanOptionalAction, default=None,
                     help="fine-tune the pair model (default: only when a GPU is available)")
-    args = ap.parse_args()
-    fit_pair = args.fit_pair
-    if fit_pair is None:
-        import torch
+    return ap.parse_args(argv)
 
-        fit_pair = torch.cuda.is_available()
+
+def plan(args: argparse.Namespace, fit_pair: bool) -> list[list[str]]:
+    """The commands of one run, in order."""
+    recipe = RECIPES[args.recipe]
+    name = args.name or recipe["name"]
+    previous = args.previous if args.previous is not None else recipe["previous"]
+    pair = recipe["pair"]
     py = sys.executable
-    frozen = f"{args.name}-frozen"
+    frozen = f"{name}-frozen"
     base_data, base_bundle = f"{args.data}-base", f"{args.bundle}-base"
     two_data, two_bundle = f"{args.data}-two-passes", f"{args.bundle}-two-passes"
     fit_steps = [
@@ -64,19 +79,30 @@ def main() -> None:
     focus_step = [py, "-m", "training.train_pair", "fit", "--bundle", args.bundle, "--out", PAIR, "--init", PAIR_SOUP,
                   *FOCUS]
     steps = [
-        [py, "-m", "training.build_data", "--out", args.data],
+        [py, "-m", "training.build_data", "--out", args.data, "--contrast-scale", recipe["contrast_scale"]],
         [py, "-m", "training.train_pair", "bundle", "--data", args.data, "--out", args.bundle],
         *(fit_steps if fit_pair else []),
         [py, "-m", "training.soup_pair", "--adapters", PAIR_BASE, PAIR_CONTINUED, "--out", PAIR_SOUP],
-        *([focus_step] if fit_pair else []),
-        [py, "-m", "training.train_pair", "card", "--adapter", PAIR, "--data", args.data, "--bundle", args.bundle],
+        *([focus_step] if fit_pair and pair == PAIR else []),
+        [py, "-m", "training.train_pair", "card", "--adapter", pair, "--data", args.data, "--bundle", args.bundle],
         [py, "-m", "training.train", "--data", args.data, "--out", f"models/{frozen}", "--name", frozen],
-        [py, "-m", "training.train", "--data", args.data, "--out", f"models/{args.name}", "--name", args.name,
-         "--pair", PAIR],
+        [py, "-m", "training.train", "--data", args.data, "--out", f"models/{name}", "--name", name,
+         "--pair", pair],
         [py, "-m", "training.card", "--model", frozen],
-        [py, "-m", "training.card", "--model", args.name, "--compare", f"models/{frozen}",
-         *(["--previous", args.previous] if args.previous else [])],
+        [py, "-m", "training.card", "--model", name, "--compare", f"models/{frozen}",
+         *(["--previous", previous] if previous else [])],
     ]
+    return steps
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    fit_pair = args.fit_pair
+    if fit_pair is None:
+        import torch
+
+        fit_pair = torch.cuda.is_available()
+    steps = plan(args, fit_pair)
     for i, cmd in enumerate(steps, 1):
         print(f"== step {i}/{len(steps)}: {' '.join(cmd[2:])}", flush=True)
         subprocess.run(cmd, check=True)

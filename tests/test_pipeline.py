@@ -1,0 +1,50 @@
+"""The regeneration plan: each recipe composes the data its models were trained on and its
+heads read the pair model they shipped with."""
+
+from __future__ import annotations
+
+from training import pipeline
+
+
+def _args(*argv: str):
+    return pipeline.parse_args(list(argv))
+
+
+def _find(steps, *head):
+    return [s for s in steps if s[2:2 + len(head)] == list(head)]
+
+
+def test_default_recipe_rebuilds_the_default_model_on_the_two_pass_data():
+    from replyguard.schema import DEFAULT_MODEL
+
+    steps = pipeline.plan(_args(), fit_pair=False)
+    (data,) = _find(steps, "training.build_data")
+    assert data[data.index("--contrast-scale") + 1] == "0"
+    heads = [s for s in _find(steps, "training.train") if "--pair" in s]
+    assert len(heads) == 1 and heads[0][heads[0].index("--name") + 1] == DEFAULT_MODEL
+    assert heads[0][heads[0].index("--pair") + 1] == pipeline.PAIR_SOUP
+    assert not _find(steps, "training.train_pair", "fit")  # no GPU asked for: committed adapters reused
+
+
+def test_v6_recipe_uses_all_passes_and_fits_pair_v4_from_pair_v3_only_when_asked():
+    steps = pipeline.plan(_args("--recipe", "v6"), fit_pair=False)
+    (data,) = _find(steps, "training.build_data")
+    assert data[data.index("--contrast-scale") + 1] == "1"
+    (heads,) = [s for s in _find(steps, "training.train") if "--pair" in s]
+    assert heads[heads.index("--pair") + 1] == pipeline.PAIR and "replyguard-v6" in heads
+    assert not _find(steps, "training.train_pair", "fit")
+
+    fits = _find(pipeline.plan(_args("--recipe", "v6"), fit_pair=True), "training.train_pair", "fit")
+    outs = [f[f.index("--out") + 1] for f in fits]
+    assert outs == [pipeline.PAIR_BASE, pipeline.PAIR_CONTINUED, pipeline.PAIR]
+    last = fits[-1]
+    assert last[last.index("--init") + 1] == pipeline.PAIR_SOUP and "--focus" in last
+    # pair-v2 was continued on the data of the first two passes
+    v2 = fits[1]
+    bundle = v2[v2.index("--bundle") + 1]
+    (two,) = [s for s in _find(pipeline.plan(_args("--recipe", "v6"), fit_pair=True), "training.train_pair", "bundle")
+              if s[s.index("--out") + 1] == bundle]
+    two_data = two[two.index("--data") + 1]
+    (built,) = [s for s in _find(pipeline.plan(_args("--recipe", "v6"), fit_pair=True), "training.build_data")
+                if s[s.index("--out") + 1] == two_data]
+    assert built[built.index("--contrast-scale") + 1] == "0"
