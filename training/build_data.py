@@ -1322,30 +1322,38 @@ def main() -> None:
             n_hard = round(HARD_TOTAL[split] * args.hard_scale * HARD_LANG_SHARE.get(lang, 0.3))
             convs += list(HardComposer(lang, split, hard_rng).conversations(n_hard, f"{lang}-{split}-hard"))
         rng.shuffle(convs)
-        # second hard-case pass (complaint threats), appended after the shuffle so every
-        # conversation above keeps its text and its place
-        later_rng = random.Random(f"{args.seed}-{split}-hard2")
-        later = []
-        for lang in args.langs:
-            n_later = round(LATER_TOTAL[split] * args.hard_scale * HARD_LANG_SHARE.get(lang, 0.3))
-            later += list(HardComposer(lang, split, later_rng).conversations(n_later, f"{lang}-{split}-hard2",
-                                                                              LATER_MIX))
-        later_rng.shuffle(later)
-        convs += later
-        # third pass (defensive or its look-alike), appended the same way
-        third_rng = random.Random(f"{args.seed}-{split}-hard3")
-        third = []
-        for lang in args.langs:
-            n_third = round(CONTRAST_TOTAL[split] * args.hard_scale * args.contrast_scale
-                            * CONTRAST_LANG_SHARE.get(lang, 0.25))
-            third += list(HardComposer(lang, split, third_rng).conversations(n_third, f"{lang}-{split}-hard3",
-                                                                              {"contrast": 1.0}))
-        third_rng.shuffle(third)
-        convs += third
+        # later hard-case passes, appended after the shuffle so every conversation above keeps
+        # its text and its place: complaint threats and rewordings, then defensive or its look-alike
+        convs += later_pass(split, args.langs, args.seed, "hard2", LATER_TOTAL[split] * args.hard_scale,
+                            HARD_LANG_SHARE, LATER_MIX)
+        convs += later_pass(split, args.langs, args.seed, "hard3",
+                            CONTRAST_TOTAL[split] * args.hard_scale * args.contrast_scale, CONTRAST_LANG_SHARE,
+                            {"contrast": 1.0})
         write_jsonl(out / f"{split}.jsonl", convs)
         write_jsonl(out / f"lines_{split}.jsonl", lines)
         n_turns = sum(t["role"] == "agent" for c in convs for t in c["turns"])
         print(f"{split}: {len(convs)} conversations, {n_turns} agent turns, {len(lines)} signal lines")
+
+
+def hard_family(conv) -> str:
+    """The hard-case family of a composed conversation (``scenario`` "hard:FAMILY:ID", see
+    ``HardComposer.conv``; a dict or a parsed conversation), "" for the main pass and other data."""
+    scenario = str((conv.get("scenario") if isinstance(conv, dict) else getattr(conv, "scenario", None)) or "")
+    return scenario.split(":")[1] if scenario.startswith("hard:") else ""
+
+
+def later_pass(split: str, langs: list[str], seed: int, tag: str, total: float, share: dict[str, float],
+               families: dict[str, float]) -> list[dict]:
+    """One hard-case pass composed after everything else with its own rng (so adding a pass
+    leaves the earlier ones as they were): ``total`` conversations, ``share`` of them per
+    language, families drawn by weight, shuffled."""
+    rng = random.Random(f"{seed}-{split}-{tag}")
+    convs: list[dict] = []
+    for lang in langs:
+        convs += list(HardComposer(lang, split, rng).conversations(round(total * share[lang]), f"{lang}-{split}-{tag}",
+                                                                    families))
+    rng.shuffle(convs)
+    return convs
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:

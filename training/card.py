@@ -21,6 +21,7 @@ from replyguard.evaluate import evaluate, fmt
 from replyguard.io import RecordError, read_conversations
 from replyguard.rules import RuleAnalyzer
 from replyguard.schema import DEFAULT_MODEL, FLAGS
+from training.build_data import hard_family
 from training.train import ece
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +98,7 @@ def main() -> None:
     heldout = load_gold(HELDOUT) if HELDOUT.exists() else []
     sets = {"heldout": heldout}
     # the same split without the newest hard-case pass: comparable with cards written before it
-    earlier = [c for c in heldout if not str(getattr(c, "scenario", "") or "").startswith(f"hard:{NEWEST_PASS}:")]
+    earlier = [c for c in heldout if hard_family(c) != NEWEST_PASS]
     if len(earlier) < len(heldout):
         sets[f"heldout_without_{NEWEST_PASS}"] = earlier
     sets["acceptance"] = load_gold(ACCEPTANCE) if ACCEPTANCE.exists() else []

@@ -63,6 +63,7 @@ def bundle(data: Path, out: Path, compact: bool, splits=("train", "valid", "held
     from replyguard.encoder_build import CHARMAP_FILE
     from replyguard.pair import MAX_LEN, pair_texts, prep
     from replyguard.schema import FLAGS as SCHEMA_FLAGS
+    from training.build_data import hard_family
 
     assert FLAGS == SCHEMA_FLAGS, "train_pair.FLAGS is out of step with replyguard.schema.FLAGS"
     base = ensure_e5()
@@ -72,11 +73,9 @@ def bundle(data: Path, out: Path, compact: bool, splits=("train", "valid", "held
     arrays: dict[str, np.ndarray] = {}
     meta = {}
     for split in splits:
-        a, b, ys, ms, langs, hard, family = [], [], [], [], [], [], []
+        a, b, ys, ms, langs, family = [], [], [], [], [], []
         for conv, ctx in _turns(data / f"{split}.jsonl"):
-            scenario = str(getattr(conv, "scenario", "") or "")
-            hard.append(scenario.startswith("hard:"))
-            family.append(scenario.split(":")[1] if scenario.startswith("hard:") else "")
+            family.append(hard_family(conv))
             t = conv.turns[ctx.index]
             x, r = pair_texts(ctx)
             a.append(prep(x, charmap))
@@ -89,8 +88,8 @@ def bundle(data: Path, out: Path, compact: bool, splits=("train", "valid", "held
         arrays[f"{split}_ids"] = np.array(enc["input_ids"], dtype=np.int32)
         arrays[f"{split}_y"] = np.array(ys, dtype=np.int8)
         arrays[f"{split}_m"] = np.array(ms, dtype=np.int8)
-        arrays[f"{split}_hard"] = np.array(hard, dtype=np.int8)
         arrays[f"{split}_family"] = np.array(family, dtype=str)  # hard-case family ("" for the main pass)
+        arrays[f"{split}_hard"] = (arrays[f"{split}_family"] != "").astype(np.int8)
         meta[split] = {"turns": len(a), "positives": dict(zip(FLAGS, np.array(ys).sum(0).tolist())),
                        "langs": {lg: langs.count(lg) for lg in sorted(set(langs))}}
         print(f"{split}: {len(a)} pairs, positives {meta[split]['positives']}")
