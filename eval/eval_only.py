@@ -183,11 +183,8 @@ def rules_baseline(limit: int) -> dict:
     return out
 
 
-def pair_relevance(pair, n_ecd: int, n_dd: int) -> dict:
-    """Relevance as the fine-tuned pair model sees it: -logit(non_answer) of (question, reply).
-
-    A cross-encoder pass per candidate is costly on CPU, so this scores the first ``n_ecd``
-    ECD contexts and ``n_dd`` DailyDialog++ paragraphs (fixed samples)."""
+def _pair_relevance_items(pair, n_ecd: int, n_dd: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per item: ECD hit@1 per context; DailyDialog++ paragraph, label and relevance per reply."""
     from replyguard.context import TurnContext
     from replyguard.pair import FLAGS, pair_texts
 
@@ -196,21 +193,60 @@ def pair_relevance(pair, n_ecd: int, n_dd: int) -> dict:
     def rel(q: str, cands: list[str]) -> np.ndarray:
         return -pair.logits([pair_texts(TurnContext("eval", 1, c, q, q)) for c in cands])[:, na]
 
-    groups = list(ecd_groups().items())[:n_ecd]
-    r1 = 0
-    for ctx, cands in groups:
+    hits = []
+    for ctx, cands in list(ecd_groups().items())[:n_ecd]:
         p = rel(unsegment(ctx.split("\t")[-1]), [c for _, c in cands])
         true = [i for i, (lab, _) in enumerate(cands) if lab == 1][0]
-        r1 += int((p > p[true]).sum() == 0)
-    out = {"ecd_relevance": {"contexts": len(groups), "R10@1": round(r1 / len(groups), 4), "chance_R10@1": 0.1}}
-    ys, ps = [], []
-    for para in dd_paragraphs(n_dd * 10):
+        hits.append(int((p > p[true]).sum() == 0))
+    paras, ys, ps = [], [], []
+    for k, para in enumerate(dd_paragraphs(n_dd * 10)):
         pos = [r["text"] for r in para["responses"] if r["label"].startswith("1")]
         neg = [r["text"] for r in para["responses"] if "Adversarial" in r["label"]]
         ps += list(rel(dd_last_turn(para), pos + neg))
         ys += [1] * len(pos) + [0] * len(neg)
-    out["dailydialog_adversarial"] = {"auc": round(float(roc_auc_score(ys, ps)), 4), "replies": len(ys)}
-    return out
+        paras += [k] * (len(pos) + len(neg))
+    return np.array(hits), np.array(paras), np.array(ys), np.array(ps)
+
+
+def pair_relevance(pair, n_ecd: int, n_dd: int) -> dict:
+    """Relevance as the fine-tuned pair model sees it: -logit(non_answer) of (question, reply).
+
+    A cross-encoder pass per candidate is costly on CPU, so this scores the first ``n_ecd``
+    ECD contexts and ``n_dd`` DailyDialog++ paragraphs (fixed samples)."""
+    hits, _, ys, ps = _pair_relevance_items(pair, n_ecd, n_dd)
+    return {"ecd_relevance": {"contexts": len(hits), "R10@1": round(float(hits.mean()), 4), "chance_R10@1": 0.1},
+            "dailydialog_adversarial": {"auc": round(float(roc_auc_score(ys, ps)), 4), "replies": len(ys)}}
+
+
+def compare_pair_relevance(pair_a, pair_b, n_ecd: int, n_dd: int, resamples: int = 1000, seed: int = 0) -> dict:
+    """Pair model ``b`` minus pair model ``a`` on the same items: ECD R10@1 and the DailyDialog++
+    adversarial AUC, each with a paired bootstrap 95% interval (ECD contexts resampled; DD++
+    paragraphs resampled whole, as their replies share a question) and the share of draws in
+    which ``b`` is ahead."""
+    (ha, pa_, ya, sa), (hb, _, _, sb) = (_pair_relevance_items(p, n_ecd, n_dd) for p in (pair_a, pair_b))
+    rng = np.random.default_rng(seed)
+    n_par = int(pa_.max()) + 1
+    by_par = [np.flatnonzero(pa_ == k) for k in range(n_par)]
+    d_ecd, d_dd = [], []
+    for _ in range(resamples):
+        ctx = rng.integers(0, len(ha), len(ha))
+        d_ecd.append(hb[ctx].mean() - ha[ctx].mean())
+        rows = np.concatenate([by_par[k] for k in rng.integers(0, n_par, n_par)])
+        if len(set(ya[rows])) > 1:
+            d_dd.append(roc_auc_score(ya[rows], sb[rows]) - roc_auc_score(ya[rows], sa[rows]))
+
+    def row(point: float, draws: list[float]) -> dict:
+        x = np.array(draws)
+        return {"diff": round(float(point), 4), "diff_ci": [round(float(v), 4) for v in np.percentile(x, [2.5, 97.5])],
+                "p_ahead": round(float((x > 0).mean()), 4)}
+
+    return {"ecd_R10@1": {"a": round(float(ha.mean()), 4), "b": round(float(hb.mean()), 4),
+                          **row(hb.mean() - ha.mean(), d_ecd), "contexts": len(ha)},
+            "dailydialog_adversarial_auc": {"a": round(float(roc_auc_score(ya, sa)), 4),
+                                            "b": round(float(roc_auc_score(ya, sb)), 4),
+                                            **row(roc_auc_score(ya, sb) - roc_auc_score(ya, sa), d_dd),
+                                            "replies": len(ya), "paragraphs": n_par},
+            "resamples": resamples}
 
 
 def run(model_name: str, limit: int, enc=None, pair=None) -> dict:
@@ -234,7 +270,19 @@ def main() -> None:
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--limit", type=int, default=2000, help="examples per set (random, fixed seed)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--pair-against", metavar="OTHER_MODEL", default=None,
+                    help="only compare the pair models' relevance of --model and OTHER_MODEL (paired intervals)")
     args = ap.parse_args()
+    if args.pair_against:
+        from replyguard.pair import PairModel
+
+        a, b = (PairModel.load(ModelFolder.load(m).pair_dir) for m in (args.pair_against, args.model))
+        n_ecd, n_dd = max(20, args.limit // 10), max(10, args.limit // 20)
+        res = {"a": args.pair_against, "b": args.model, **compare_pair_relevance(a, b, n_ecd, n_dd)}
+        print(json.dumps(res, indent=1))
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=1))
+        return
     res = {"model": run(args.model, args.limit), "rules": rules_baseline(args.limit)}
     print(json.dumps(res, indent=1))
     if args.json:

@@ -60,3 +60,29 @@ def test_eval_prints_table_and_errors(runner, tmp_path):
     # the biggest error classes follow the metric table, and go into the JSON report
     assert "biggest error classes" in res.output
     assert bool(report["error_classes"]) == bool(errs.read_text().strip()) and len(report["error_classes"]) <= 12
+
+
+def test_eval_gives_intervals_and_a_paired_comparison(monkeypatch, tiny_analyzer, tmp_path):
+    from replyguard.rules import RuleAnalyzer
+
+    monkeypatch.setattr(cli, "_load", lambda model: RuleAnalyzer() if model == "rules" else tiny_analyzer)
+    gold = [{"id": f"c{i}", "lang": "en", "turns": [
+        {"role": "customer", "text": "Where is my parcel??"},
+        {"role": "agent", "text": text, "gold": gold, "skip": []}]}
+        for i, (text, gold) in enumerate([("Sorry for the inconvenience.", ["non_answer", "boilerplate"]),
+                                          ("It left the depot today, tracking [订单x].", []),
+                                          ("Check the app, it's all there.", ["non_answer", "defensive"])] * 3)]
+    p = tmp_path / "gold.jsonl"
+    p.write_text("".join(json.dumps(g, ensure_ascii=False) + "\n" for g in gold))
+    res = CliRunner().invoke(cli.app, ["eval", str(p), "--against", "rules", "--resamples", "50",
+                                       "--json", str(tmp_path / "m.json")])
+    assert res.exit_code == 0, res.output
+    assert "minus rules" in res.output and "95% interval" in res.output
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert report["intervals"] == {"resamples": 50, "unit": "reply line", "clusters": 3}
+    na = report["all"]["non_answer"]
+    assert na["f1_ci"][0] <= na["f1"] <= na["f1_ci"][1]
+    d = report["against"]["difference"]["all"]["macro_f1"]
+    ours, theirs = report["all"]["macro_f1"], report["against"]["report"]["all"]["macro_f1"]
+    assert d["diff"] == pytest.approx(ours - theirs, abs=1e-3)
+    assert d["diff_ci"][0] <= d["diff"] <= d["diff_ci"][1]

@@ -17,7 +17,7 @@ import numpy as np
 
 from replyguard.analyzer import Analyzer, resolve_model
 from replyguard.context import build_contexts
-from replyguard.evaluate import evaluate, fmt
+from replyguard.evaluate import Outcomes, evaluate, fmt
 from replyguard.io import RecordError, read_conversations
 from replyguard.rules import RuleAnalyzer
 from replyguard.schema import DEFAULT_MODEL, FLAGS
@@ -34,11 +34,14 @@ def load_gold(path: Path) -> list:
     return [c for _, c in read_conversations(path, gold=True) if not isinstance(c, RecordError)]
 
 
-def score(analyzer, gold: list) -> dict:
+RESAMPLES = 1000  # bootstrap resamples of reply lines for intervals (replyguard.evaluate.Outcomes)
+
+
+def predict(analyzer, gold: list) -> list:
     out = []
     for i in range(0, len(gold), 256):
         out += analyzer.score(gold[i : i + 256])
-    return evaluate(gold, out)
+    return out
 
 
 def calibration(analyzer: Analyzer, gold: list) -> dict:
@@ -105,7 +108,12 @@ def main() -> None:
     metrics: dict = {"sets": {}}
     for name, gold in sets.items():
         if gold:
-            metrics["sets"][name] = {sys_name: score(a, gold) for sys_name, a in systems}
+            preds = {sys_name: predict(a, gold) for sys_name, a in systems}
+            metrics["sets"][name] = {s: evaluate(gold, p, resamples=RESAMPLES if s == "model" else 0)
+                                     for s, p in preds.items()}
+            if "previous" in preds:  # paired: the same resampled reply lines for both models
+                metrics.setdefault("vs_previous", {})[name] = Outcomes(
+                    gold, [preds["previous"], preds["model"]]).compare(resamples=RESAMPLES)
             print(f"{name}: " + ", ".join(f"{s}={fmt(m['all']['macro_f1'])}" for s, m in metrics["sets"][name].items()))
     if sets["heldout"]:
         metrics["ece_heldout"] = calibration(analyzer, sets["heldout"])
@@ -117,6 +125,35 @@ def main() -> None:
     (path / "metrics.json").write_text(json.dumps(metrics, indent=1))
     (path / "README.md").write_text(card(path, metrics))
     print(f"wrote {path / 'README.md'} and metrics.json")
+
+
+def intervals(metrics: dict) -> list[str]:
+    """Card section: the model's F1 with 95% intervals and, when a previous model was given,
+    the paired difference from it, per set, flag and language."""
+    parts = ["", "## How sure: 95% intervals and the difference from the previous model", "",
+             f"Intervals resample whole reply lines ({RESAMPLES} draws; `replyguard.evaluate.Outcomes`): composed "
+             "data and real agents send the same lines many times, and one misread line is wrong wherever it is sent, "
+             "so turns are not independent evidence. *vs previous* is this model's F1 minus the previous model's on "
+             "the same draws, with its interval and the share of draws in which this model is ahead."]
+    for set_name, reps in metrics["sets"].items():
+        rep = reps["model"]
+        langs = ["all"] + sorted(rep.get("by_lang", {}))
+        diff = metrics.get("vs_previous", {}).get(set_name)
+        head = "| flag | " + " | ".join(f"{lang} F1 [95%]" + (f" | {lang} vs previous" if diff else "") for lang in langs) + " |"
+        parts += ["", f"**{set_name}** ({rep.get('intervals', {}).get('clusters', '–')} distinct reply lines)", "",
+                  head, "|---|" + "---|" * (len(langs) * (2 if diff else 1))]
+        for flag in list(FLAGS) + ["macro_f1"]:
+            cells = []
+            for lang in langs:
+                t = rep["all"] if lang == "all" else rep["by_lang"][lang]
+                value, ci = (t["macro_f1"], t.get("macro_f1_ci")) if flag == "macro_f1" else (t[flag]["f1"], t[flag].get("f1_ci"))
+                cells.append(fmt(value, 3) + (f" [{fmt(ci[0], 2)}, {fmt(ci[1], 2)}]" if ci else ""))
+                if diff:
+                    d = diff.get(lang, {}).get(flag)
+                    cells.append("–" if d is None else
+                                 f"{d['diff']:+.3f} [{d['diff_ci'][0]:+.2f}, {d['diff_ci'][1]:+.2f}], ahead {d['p_ahead']:.0%}")
+            parts.append(f"| {'macro-F1 (mission)' if flag == 'macro_f1' else flag} | " + " | ".join(cells) + " |")
+    return parts
 
 
 def card(path: Path, metrics: dict) -> str:
@@ -170,6 +207,7 @@ def card(path: Path, metrics: dict) -> str:
                   + (f" The held-out split without its `{NEWEST_PASS}` hard-case pass: the turns cards written before "
                      "that pass were measured on." if set_name == f"heldout_without_{NEWEST_PASS}" else ""), "",
                   table(rows, langs)]
+    parts += intervals(metrics)
     eo = metrics["eval_only"]
     m, r = eo["model"], eo["rules"]
     parts += ["", "## eval_only sets (measurement only, never trained on)", "",

@@ -168,15 +168,41 @@ def _report_table(report: dict, title: str) -> Table:
         row = [flag]
         for _, t in blocks:
             m = t[flag]
-            row.append(f"{fmt(m['precision'], 2)}/{fmt(m['recall'], 2)}/{fmt(m['f1'], 2)} (n={m['support']})")
+            ci = f" [{fmt(m['f1_ci'][0], 2)}–{fmt(m['f1_ci'][1], 2)}]" if m.get("f1_ci") else ""
+            row.append(f"{fmt(m['precision'], 2)}/{fmt(m['recall'], 2)}/{fmt(m['f1'], 2)}{ci} (n={m['support']})")
         table.add_row(*row)
-    table.add_row("macro-F1 (mission)", *[fmt(t["macro_f1"]) for _, t in blocks])
+    table.add_row("macro-F1 (mission)", *[
+        fmt(t["macro_f1"]) + (f" [{fmt(t['macro_f1_ci'][0])}–{fmt(t['macro_f1_ci'][1])}]" if t.get("macro_f1_ci") else "")
+        for _, t in blocks])
+    if "intervals" in report:
+        iv = report["intervals"]
+        table.caption = (f"[F1 95% interval]: {iv['resamples']} bootstrap resamples of the {iv['clusters']} distinct "
+                         "reply lines (a line sent many times counts once per draw)")
     return table
 
 
-def run_eval(gold_path: Path, model: str, errors_out: Path | None = None, analyzer=None):
+def _compare_table(diff: dict, base: str, other: str) -> Table:
+    table = Table(title=f"{other} minus {base}: F1 difference [95% interval], share of resamples {other} is ahead",
+                  caption=f"paired bootstrap: {diff['resamples']} resamples of {diff['clusters']} reply lines, "
+                          "the same draws for both models")
+    keys = [k for k in diff if isinstance(diff[k], dict)]
+    table.add_column("flag")
+    for k in keys:
+        table.add_column(k, justify="right")
+    for flag in list(FLAGS) + ["macro_f1"]:
+        cells = []
+        for k in keys:
+            d = diff[k].get(flag)
+            cells.append("–" if d is None else
+                         f"{d['diff']:+.3f} [{d['diff_ci'][0]:+.3f}, {d['diff_ci'][1]:+.3f}] {d['p_ahead']:.0%}")
+        table.add_row("macro-F1 (mission)" if flag == "macro_f1" else flag, *cells)
+    return table
+
+
+def run_eval(gold_path: Path, model: str, errors_out: Path | None = None, analyzer=None, resamples: int = 0):
     """Score a gold file with ``model``: (gold, results, report, bad records, errors), the
-    errors being every false positive / negative with its context (``evaluate``'s rows)."""
+    errors being every false positive / negative with its context (``evaluate``'s rows);
+    ``resamples`` > 0 adds 95% intervals (``evaluate``)."""
     from replyguard.evaluate import error_classes, evaluate
     from replyguard.io import RecordError, read_conversations
 
@@ -190,7 +216,7 @@ def run_eval(gold_path: Path, model: str, errors_out: Path | None = None, analyz
     for i in range(0, len(gold), CHUNK):
         results += analyzer.score(gold[i : i + CHUNK])
     errs: list[dict] = []
-    report = evaluate(gold, results, on_error=errs.append)
+    report = evaluate(gold, results, on_error=errs.append, resamples=resamples)
     if errors_out:
         errors_out.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errs))
         report["error_classes"] = error_classes(errs)
@@ -203,10 +229,21 @@ def eval_cmd(
     model: ModelOpt = DEFAULT_MODEL,
     errors: Annotated[Path | None, typer.Option(help="write false positives/negatives with context (JSONL)")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON")] = None,
+    resamples: Annotated[int, typer.Option(min=0, help="bootstrap resamples of reply lines for 95% intervals (0: none)")] = 1000,
+    against: Annotated[str | None, typer.Option(help="a second model: print the paired F1 difference against it")] = None,
 ) -> None:
-    """Per-flag precision / recall / F1 and the macro-F1 over the four mission flags, per language."""
-    _, _, report, bad, _ = run_eval(gold, model, errors)
+    """Per-flag precision / recall / F1 (with 95% intervals) and the macro-F1 over the four
+    mission flags, per language; ``--against`` compares two models on the same draws."""
+    gold_convs, results, report, bad, _ = run_eval(gold, model, errors, resamples=resamples)
     out.print(_report_table(report, f"{gold.name} — {report['turns']} agent turns"))
+    if against:
+        from replyguard.evaluate import Outcomes
+
+        _, other, other_report, _, _ = run_eval(gold, against, resamples=resamples)
+        out.print(_report_table(other_report, f"{against} on {gold.name}"))
+        diff = Outcomes(gold_convs, [other, results]).compare(resamples=max(resamples, 1))
+        out.print(_compare_table(diff, against, model))
+        report["against"] = {"model": against, "report": other_report, "difference": diff}
     if errors:
         t = Table(title=f"biggest error classes (all rows in {errors})")
         for col in ("flag", "kind", "class", "turns"):
@@ -303,33 +340,45 @@ def train(
                          extra_conversations=[str(tr_path)], extra_heldout=[str(ho_path)]))
     sets = [(f"{data.name}/heldout", data / "heldout.jsonl"), ("corrections held out", ho_path)]
     sets = [(label, path) for label, path in sets if path.exists() and path.stat().st_size]
+    from replyguard.evaluate import Outcomes
+
     comparison: dict[str, dict] = {label: {} for label, _ in sets}
+    scored: dict[str, dict] = {label: {} for label, _ in sets}
+    golds_of: dict[str, list] = {}
     for m in (base, name):  # one model in memory at a time
         analyzer = _load(m)
         for label, path in sets:
-            comparison[label][m] = run_eval(path, m, analyzer=analyzer)[2]
+            golds_of[label], scored[label][m], comparison[label][m], _, _ = run_eval(path, m, analyzer=analyzer)
         del analyzer
+    for label, reports in comparison.items():  # the change with its interval: the same draws for both
+        reports["paired_difference"] = Outcomes(golds_of[label], [scored[label][base], scored[label][name]]).compare()
     (out_dir / "comparison.json").write_text(json.dumps(comparison, indent=1))
     for label, reports in comparison.items():
-        out.print(_comparison_table(reports[base], reports[name], f"{label}: {base} → {name}"))
+        out.print(_comparison_table(reports[base], reports[name], f"{label}: {base} → {name}",
+                                    reports["paired_difference"]["all"]))
 
 
-def _comparison_table(old: dict, new: dict, title: str) -> Table:
-    """Per-flag precision / recall / F1 of two models on one evaluation set, with the F1 change."""
+def _comparison_table(old: dict, new: dict, title: str, diff: dict | None = None) -> Table:
+    """Per-flag precision / recall / F1 of two models on one evaluation set, with the F1 change
+    and, given ``Outcomes.compare`` rows, its 95% interval."""
     from replyguard.evaluate import fmt
 
-    table = Table(title=title)
+    table = Table(title=title, caption="[95% interval]: paired bootstrap over reply lines" if diff else None)
     for col in ("flag", "old P/R/F1", "new P/R/F1", "ΔF1", "n"):
         table.add_column(col, justify="left" if col == "flag" else "right")
 
     def prf(m: dict) -> str:
         return f"{fmt(m['precision'], 2)}/{fmt(m['recall'], 2)}/{fmt(m['f1'], 2)}"
 
+    def delta(a: float | None, b: float | None, key: str) -> str:
+        d = (diff or {}).get(key)
+        return _delta(a, b) + (f" [{d['diff_ci'][0]:+.3f}, {d['diff_ci'][1]:+.3f}]" if d else "")
+
     for flag in FLAGS:
         a, b = old["all"][flag], new["all"][flag]
-        table.add_row(flag, prf(a), prf(b), _delta(a["f1"], b["f1"]), str(b["support"]))
+        table.add_row(flag, prf(a), prf(b), delta(a["f1"], b["f1"], flag), str(b["support"]))
     table.add_row("macro-F1 (mission)", fmt(old["all"]["macro_f1"]), fmt(new["all"]["macro_f1"]),
-                  _delta(old["all"]["macro_f1"], new["all"]["macro_f1"]), "")
+                  delta(old["all"]["macro_f1"], new["all"]["macro_f1"], "macro_f1"), "")
     return table
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 
+import numpy as np
+
 from replyguard.schema import FLAGS, MISSION_FLAGS, GoldConversation, ScoredConversation
 
 Predicted = dict[int, set[str]]  # turn index -> flags
@@ -28,14 +30,17 @@ def _macro(table: dict) -> float | None:
 
 
 def evaluate(gold: Iterable[GoldConversation], predicted: Iterable[ScoredConversation],
-             on_error: Callable[[dict], None] | None = None) -> dict:
+             on_error: Callable[[dict], None] | None = None, resamples: int = 0, seed: int = 0) -> dict:
     """Compare predictions with gold labels; flags listed in a turn's ``skip`` are not scored.
 
     Returns ``{"all": {flag: prf, "macro_f1": x}, "by_lang": {lang: {...}}, "turns": n}``;
     ``macro_f1`` averages the four mission flags (all but ``defensive``) that are defined
     on the set (a flag with neither gold nor predicted positives has no F1).
-    ``on_error`` receives every false positive / negative with its context.
+    ``on_error`` receives every false positive / negative with its context. With
+    ``resamples`` > 0 every defined F1 also gets ``f1_ci`` and every table ``macro_f1_ci``:
+    95% intervals from :class:`Outcomes` (a bootstrap over reply lines).
     """
+    gold, predicted = list(gold), list(predicted)
     counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: {f: [0, 0, 0] for f in FLAGS})
     n_turns = 0
     for g, p in zip(gold, predicted):
@@ -76,7 +81,125 @@ def evaluate(gold: Iterable[GoldConversation], predicted: Iterable[ScoredConvers
             out["all"] = table
         else:
             out.setdefault("by_lang", {})[key] = table
+    if resamples and n_turns:
+        Outcomes(gold, [predicted]).add_intervals(out, resamples, seed)
     return out
+
+
+class Outcomes:
+    """Per-reply-line counts of true / false positives and false negatives, for intervals.
+
+    Composed conversations reuse stock lines across scenarios and real agents paste the same
+    lines all day, so a model's errors come in clusters: one misread line is wrong wherever
+    it is sent. A bootstrap that resamples turns one by one treats those repeats as
+    independent evidence and reports intervals that are too narrow; this one resamples whole
+    reply lines (``text.fold`` keys, so case, script, particles and emoji do not split a
+    line) with replacement. Several systems scored on the same gold file share the same
+    draws, so :meth:`compare` gives a paired interval of their F1 difference. (scipy's
+    ``stats.bootstrap`` resamples observations; clusters shared across systems are simpler
+    as the weight matrix below.)
+    """
+
+    def __init__(self, gold: list[GoldConversation], systems: list[list[ScoredConversation]]) -> None:
+        from replyguard.text import fold
+
+        langs = sorted({g.lang or "en" for g in gold})
+        self.keys = ["all"] + langs
+        self.cells = [(k, f) for k in self.keys for f in FLAGS]
+        cluster: dict[str, int] = {}
+        rows: list[tuple[int, int, int, list[tuple[bool, bool]]]] = []  # (cluster, flag, lang cell, per system)
+        preds = [[{t.index: {f.flag for f in t.findings} for t in p.turns} for p in sys] for sys in systems]
+        for ci, g in enumerate(gold):
+            lang = g.lang or "en"
+            for i, turn in enumerate(g.turns):
+                if turn.role != "agent":
+                    continue
+                c = cluster.setdefault(fold(turn.text) or turn.text, len(cluster))
+                for j, flag in enumerate(FLAGS):
+                    if flag in turn.skip:
+                        continue
+                    gold_pos = flag in turn.gold
+                    rows.append((c, j, self.keys.index(lang) * len(FLAGS) + j,
+                                 [(gold_pos, flag in p[ci].get(i, set())) for p in preds]))
+        # counts[s, cluster, cell, (tp, fp, fn)]
+        self.counts = np.zeros((len(systems), len(cluster), len(self.cells), 3))
+        for c, j, cell, per_sys in rows:
+            for s, (g_pos, p_pos) in enumerate(per_sys):
+                k = 0 if g_pos and p_pos else 1 if p_pos else 2 if g_pos else None
+                if k is not None:
+                    self.counts[s, c, j, k] += 1  # the "all" block (cells 0 .. len(FLAGS) - 1)
+                    self.counts[s, c, cell, k] += 1
+        self.n_clusters = len(cluster)
+
+    def _f1(self, resamples: int, seed: int) -> np.ndarray:
+        """F1 per (system, resample, cell); NaN where a resample has no gold and no predicted.
+        ``resamples`` 0: the F1 of the file itself, as one resample."""
+        if resamples == 0:
+            w = np.ones((1, self.n_clusters))
+        else:
+            rng = np.random.default_rng(seed)
+            w = np.stack([np.bincount(rng.integers(0, self.n_clusters, self.n_clusters), minlength=self.n_clusters)
+                          for _ in range(resamples)]).astype(float)
+        c = np.tensordot(w, self.counts, axes=([1], [1])).transpose(1, 0, 2, 3)  # (system, resample, cell, k)
+        tp, fp, fn = c[..., 0], c[..., 1], c[..., 2]
+        den = 2 * tp + fp + fn
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, 2 * tp / den, np.nan)
+
+    def _macro(self, f1: np.ndarray, key: str) -> np.ndarray:
+        """Mean F1 of the mission flags defined in each resample, as ``_macro`` does for a file."""
+        cols = [self.cells.index((key, f)) for f in MISSION_FLAGS]
+        x = f1[..., cols]
+        n = (~np.isnan(x)).sum(-1)
+        return np.where(n > 0, np.nansum(x, -1) / np.maximum(n, 1), np.nan)
+
+    @staticmethod
+    def _ci(x: np.ndarray) -> list[float] | None:
+        x = x[~np.isnan(x)]
+        return [round(float(v), 4) for v in np.percentile(x, [2.5, 97.5])] if len(x) else None
+
+    def _tables(self, report: dict) -> dict[str, dict]:
+        return {k: report["all"] if k == "all" else report.get("by_lang", {}).get(k, {}) for k in self.keys}
+
+    def add_intervals(self, report: dict, resamples: int = 1000, seed: int = 0) -> dict:
+        """Write ``f1_ci`` into every defined cell of ``report`` (the first system's) and
+        ``macro_f1_ci`` into every table."""
+        f1 = self._f1(resamples, seed)[0]
+        for key, table in self._tables(report).items():
+            if not table:
+                continue
+            for flag in FLAGS:
+                if table[flag]["f1"] is not None:
+                    table[flag]["f1_ci"] = self._ci(f1[:, self.cells.index((key, flag))])
+            table["macro_f1_ci"] = self._ci(self._macro(f1, key))
+        report["intervals"] = {"resamples": resamples, "unit": "reply line", "clusters": self.n_clusters}
+        return report
+
+    def compare(self, a: int = 0, b: int = 1, resamples: int = 1000, seed: int = 0) -> dict:
+        """Paired F1 difference (system ``b`` minus system ``a``) per language and flag, with
+        its 95% interval and the share of resamples in which ``b`` is ahead. Cells that are
+        undefined for either system on the file are left out; ``macro_f1`` compares each
+        system's own macro-F1, as its report gives it."""
+        point, f1 = self._f1(0, seed), self._f1(resamples, seed)
+        out: dict = {"resamples": resamples, "unit": "reply line", "clusters": self.n_clusters}
+        for key in self.keys:
+            rows = {}
+            defined = [f for f in FLAGS if not np.isnan(point[[a, b], 0, self.cells.index((key, f))]).any()]
+            for flag in list(FLAGS) + ["macro_f1"]:
+                if flag == "macro_f1":  # each model's own macro, as in its report
+                    (pa, pb), (da, db) = ([self._macro(x[s], key) for s in (a, b)] for x in (point, f1))
+                elif flag in defined:
+                    j = self.cells.index((key, flag))
+                    pa, pb, da, db = point[a, :, j], point[b, :, j], f1[a, :, j], f1[b, :, j]
+                else:
+                    continue
+                d = db - da
+                d = d[~np.isnan(d)]
+                if len(d) and not np.isnan(pb - pa).any():
+                    rows[flag] = {"diff": round(float((pb - pa)[0]), 4), "diff_ci": self._ci(d),
+                                  "p_ahead": round(float(np.mean(d > 0)), 4)}
+            out[key] = rows
+        return out
 
 
 def error_classes(errors: Iterable[dict], top: int = 12) -> list[tuple[str, str, str, int]]:

@@ -102,7 +102,12 @@ def test_train_add_labels_compares_old_and_new(monkeypatch, tmp_path, tiny_model
     assert added["path"] == str(new / "corrections" / "train.jsonl") and len(added["sha256"]) == 64
     comparison = json.loads((new / "comparison.json").read_text())
     assert set(comparison) == {"tiny/heldout", "corrections held out"}
-    assert set(comparison["tiny/heldout"]) == {"tiny", "tiny-fixed"}
+    assert set(comparison["tiny/heldout"]) == {"tiny", "tiny-fixed", "paired_difference"}
+    for reports in comparison.values():  # the change, with a paired interval, is the table's ΔF1
+        d = reports["paired_difference"]["all"]["macro_f1"]
+        old, new_f1 = reports["tiny"]["all"]["macro_f1"], reports["tiny-fixed"]["all"]["macro_f1"]
+        assert abs(d["diff"] - (new_f1 - old)) < 1e-3 and d["diff_ci"][0] <= d["diff"] <= d["diff_ci"][1]
+    assert "95% interval" in res.output
     assert (models / "tiny" / "config.json").exists()  # the old version is untouched, side by side
     res = CliRunner().invoke(cli.app, ["train", "--data", str(TINY), "--name", "tiny", "--base", "tiny",
                                        "--add-labels", str(fixes)])
