@@ -107,10 +107,10 @@ class Outcomes:
         self.keys = ["all"] + langs
         self.cells = [(k, f) for k in self.keys for f in FLAGS]
         cluster: dict[str, int] = {}
-        rows: list[tuple[int, int, int, list[tuple[bool, bool]]]] = []  # (cluster, flag, lang cell, per system)
+        hits: list[tuple[int, int, int, int]] = []  # (system, cluster, cell, 0 tp / 1 fp / 2 fn)
         preds = [[{t.index: {f.flag for f in t.findings} for t in p.turns} for p in sys] for sys in systems]
         for ci, g in enumerate(gold):
-            lang = g.lang or "en"
+            lang_block = self.keys.index(g.lang or "en") * len(FLAGS)
             for i, turn in enumerate(g.turns):
                 if turn.role != "agent":
                     continue
@@ -118,17 +118,14 @@ class Outcomes:
                 for j, flag in enumerate(FLAGS):
                     if flag in turn.skip:
                         continue
-                    gold_pos = flag in turn.gold
-                    rows.append((c, j, self.keys.index(lang) * len(FLAGS) + j,
-                                 [(gold_pos, flag in p[ci].get(i, set())) for p in preds]))
-        # counts[s, cluster, cell, (tp, fp, fn)]
-        self.counts = np.zeros((len(systems), len(cluster), len(self.cells), 3))
-        for c, j, cell, per_sys in rows:
-            for s, (g_pos, p_pos) in enumerate(per_sys):
-                k = 0 if g_pos and p_pos else 1 if p_pos else 2 if g_pos else None
-                if k is not None:
-                    self.counts[s, c, j, k] += 1  # the "all" block (cells 0 .. len(FLAGS) - 1)
-                    self.counts[s, c, cell, k] += 1
+                    for s, p in enumerate(preds):
+                        g_pos, p_pos = flag in turn.gold, flag in p[ci].get(i, set())
+                        if g_pos or p_pos:  # the "all" cell j and the language's cell
+                            k = 0 if g_pos and p_pos else 1 if p_pos else 2
+                            hits += [(s, c, j, k), (s, c, lang_block + j, k)]
+        self.counts = np.zeros((len(systems), len(cluster), len(self.cells), 3))  # [system, cluster, cell, k]
+        if hits:
+            np.add.at(self.counts, tuple(np.array(hits).T), 1)
         self.n_clusters = len(cluster)
 
     def _f1(self, resamples: int, seed: int) -> np.ndarray:
