@@ -88,6 +88,27 @@ def test_pair_model_trains_loads_and_scores(tmp_path):
     assert not np.allclose(cont(build_contexts(c)), lg)  # one step moved it
     assert np.abs(cont(build_contexts(c)) - lg).max() < 1.0  # ... from where the adapter was
 
+    # distillation: kept flags follow the starting adapter, not the labels; it needs a start
+    kept = tuple(f for f in FLAGS if f != "defensive")
+    s4 = train_pair.fit(bundle, tmp_path / "kept", epochs=1, lr=4e-4, rank=4, batch=8, seed=0, device="cpu",
+                        max_steps=1, max_eval=16, init=out, keep=kept, keep_weight=2.0)
+    assert s4["keep"] == list(kept) and s4["keep_weight"] == 2.0
+    with pytest.raises(SystemExit, match="needs --init"):
+        train_pair.fit(bundle, tmp_path / "nokeep", epochs=1, lr=4e-4, rank=4, batch=8, seed=0, device="cpu",
+                       max_steps=1, keep=kept)
+
+    # refitting one output row leaves the other four logits exactly as they were
+    row = tmp_path / "refit"
+    s3 = train_pair.refit_row(bundle, out, row, "defensive", device="cpu", cs=(0.1, 1.0))
+    assert s3["chosen_C"] in (0.1, 1.0) and len(s3["tried"]) == 3
+    refit = PairModel.load(row)(build_contexts(c))
+    j = FLAGS.index("defensive")
+    others = [k for k in range(len(FLAGS)) if k != j]
+    assert np.allclose(refit[:, others], lg[:, others], atol=1e-5)
+    assert not np.isclose(refit[0, j], lg[0, j])
+    train_pair.card(row, data, bundle, None)
+    assert "output row refitted" in (row / "README.md").read_text(encoding="utf-8")
+
 
 def test_epoch_plan_repeats_hard_rows_replays_a_fraction_and_groups_by_length():
     from training.train_pair import _epoch_batches

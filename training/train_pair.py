@@ -174,13 +174,19 @@ def _epoch_batches(lengths: np.ndarray, hard: np.ndarray, batch: int, rng: np.ra
 def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: int, seed: int,
         device: str, max_steps: int | None = None, max_train: int | None = None,
         max_eval: int | None = None, init: Path | None = None, hard_repeat: int = 1,
-        replay: float = 1.0, focus: tuple[str, ...] = ()) -> dict:
+        replay: float = 1.0, focus: tuple[str, ...] = (), keep: tuple[str, ...] = (),
+        keep_weight: float = 1.0) -> dict:
     """Fine-tune LoRA adapters (fresh, or continued from the adapter in ``init``).
 
     ``hard_repeat``/``replay`` shape each epoch: hard-case rows (conversations of the hard-case
     passes) are seen ``hard_repeat`` times, the other rows a ``replay`` fraction at a time; a
     continued run uses them to learn the newer hard cases without forgetting the rest. With
-    ``focus`` (hard-case family names) only those families' rows count as the repeated ones."""
+    ``focus`` (hard-case family names) only those families' rows count as the repeated ones.
+
+    ``keep`` (flag names, continued runs only): those flags learn nothing from the labels;
+    instead their logits are held to the starting adapter's on every training row (squared
+    error, weight ``keep_weight``), so a run that learns one flag's new data leaves the
+    others -- and the relevance they carry -- where they were (distillation from ``init``)."""
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
 
@@ -211,6 +217,14 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
                           modules_to_save=["classifier", "pooler"])
         model = get_peft_model(model, lcfg).to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    kept = np.array([f in keep for f in FLAGS])
+    teacher = None
+    if keep:
+        if init is None:
+            raise SystemExit("--keep holds flags to the starting adapter's logits: it needs --init")
+        print(f"teacher logits of {init} over {len(ids)} training pairs (kept: {', '.join(keep)})", flush=True)
+        teacher = _logits(model, ids, device, pad)
+        m = m * (~kept).astype(np.float32)  # kept flags: no label loss, only the teacher's
     rng = np.random.default_rng(seed)
     plan = [_epoch_batches(lengths, hard, batch, rng, hard_repeat, replay) for _ in range(epochs)]
     print(f"device {device}; {len(ids)} training pairs ({int(hard.sum())} hard-case); "
@@ -236,6 +250,9 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
             yy = torch.as_tensor(y[idx], device=device)
             mm = torch.as_tensor(m[idx], device=device)
             loss = (lossf(logits, yy) * mm).sum() / mm.sum().clamp(min=1)
+            if teacher is not None:
+                tt = torch.as_tensor(teacher[idx][:, kept], device=device)
+                loss = loss + keep_weight * ((logits[:, torch.as_tensor(kept, device=device)] - tt) ** 2).mean()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
@@ -258,6 +275,7 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
     summary = {"device": device, "epochs": epochs, "lr": lr, "rank": rank, "batch": batch, "seed": seed,
                "init": str(init) if init else None, "hard_repeat": hard_repeat, "replay": replay,
                **({"focus": list(focus)} if focus else {}),
+               **({"keep": list(keep), "keep_weight": keep_weight} if keep else {}),
                "train_pairs": len(ids), "hard_pairs": int(hard.sum()), "pairs_per_epoch": sum(len(b) for b in plan[0]), "trainable_parameters": int(trainable), "best_epoch": best[1],
                "history": history, "seconds": round(time.time() - t0, 1)}
     (out / "training.json").write_text(json.dumps(summary, indent=1))
@@ -380,6 +398,15 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
             "with the one it was continued from keeps most of the continued run's gain on its new data and most of "
             "the earlier model's behaviour elsewhere (WiSE-FT)."]
         params = "the averaged adapters' parameters"
+    elif tr.get("kind", "").startswith("one output row refitted"):
+        training_lines = [
+            f"- `{tr['init']}` with only its `{tr['flag']}` output row refitted (`python -m training.train_pair "
+            f"refit-row`): an L2-regularised logistic regression on the frozen pooled output of {tr['train_rows']} "
+            f"*train* rows ({tr['train_positives']} positive), strength C={tr['chosen_C']} chosen by log-loss on "
+            f"{tr['valid_rows']} *valid* rows (`training.json` lists every strength tried). The encoder, LoRA, pooler "
+            f"and the other four rows are `{tr['init']}`'s, unchanged, so the other four logits are identical to "
+            "its (and so is its relevance on real text); see its card for how it was fitted."]
+        params = f"`{tr['init']}`'s parameters with one row of 385 refitted"
     else:
         training_lines = [
             f"- Data: {tr['train_pairs']} agent turns of composed conversations from the *train* split (scenarios that "
@@ -424,6 +451,93 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
     return metrics
 
 
+def _pooled(model, ids: np.ndarray, device: str, pad: int) -> np.ndarray:
+    """The classifier's input (the pooler's output) for every row, in row order."""
+    import torch
+
+    model.eval()
+    lengths = (ids != pad).sum(1)
+    order = np.argsort(lengths, kind="stable")
+    out = np.zeros((len(ids), model.config.hidden_size), dtype=np.float32)
+    step = 256 if device == "cuda" else 32
+    t0 = time.time()
+    with torch.inference_mode():
+        for k, s in enumerate(range(0, len(ids), step)):
+            idx = order[s:s + step]
+            i = torch.as_tensor(ids[idx][:, :int(lengths[idx].max())], dtype=torch.long, device=device)
+            out[idx] = model.bert(input_ids=i, attention_mask=(i != pad).long()).pooler_output.float().cpu().numpy()
+            if k % 50 == 49:
+                print(f"   pooled {s + len(idx)}/{len(ids)} {time.time() - t0:.0f}s", flush=True)
+    return out
+
+
+def refit_row(bundle_dir: Path, init: Path, out: Path, flag: str, device: str = "auto",
+              cs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)) -> dict:
+    """Refit one flag's output row of ``init`` on the bundle's *train* rows, everything else frozen.
+
+    The encoder, LoRA, pooler and the other flags' rows are copied unchanged, so the other
+    logits are bit-identical to ``init``'s (its relevance on real text cannot move); only
+    ``flag``'s row becomes an L2-regularised logistic regression on the pooled output, its
+    strength chosen by log-loss on *valid*. Useful when a newer training pass (e.g. the contrast
+    pass) holds what the row got wrong but continuing the whole model would cost elsewhere."""
+    import shutil
+
+    import torch
+    from peft import PeftModel
+    from safetensors.numpy import load_file, save_file
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    j = FLAGS.index(flag)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    d = np.load(bundle_dir / "data.npz")
+    pad = int(json.loads((bundle_dir / "meta.json").read_text())["pad_id"])
+    model = PeftModel.from_pretrained(_model(bundle_dir, 13), str(init)).merge_and_unload().to(device)
+    feats, t0 = {}, time.time()
+    for split in ("train", "valid"):
+        keep = d[f"{split}_m"][:, j].astype(bool)
+        print(f"{split}: pooled outputs of {int(keep.sum())} rows", flush=True)
+        feats[split] = (_pooled(model, d[f"{split}_ids"][keep], device, pad), d[f"{split}_y"][keep, j].astype(int))
+    (xtr, ytr), (xva, yva) = feats["train"], feats["valid"]
+    for split, yy in (("train", ytr), ("valid", yva)):
+        if len(set(yy.tolist())) < 2:
+            raise SystemExit(f"refit-row: the {split} rows of {flag} are all one class; nothing to fit or choose on")
+    old_w = model.classifier.weight[j].detach().cpu().numpy()
+    old_b = float(model.classifier.bias[j].detach().cpu())
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    tried = [{"C": "init", "valid_log_loss": round(float(log_loss(yva, sig(xva @ old_w + old_b), labels=[0, 1])), 5),
+              "valid_f1": round(_f1_best(sig(xva @ old_w + old_b), yva)[0], 4)}]
+    best = None
+    for c in cs:
+        lr = LogisticRegression(C=c, max_iter=2000).fit(xtr, ytr)
+        p = lr.predict_proba(xva)[:, 1]
+        row = {"C": c, "valid_log_loss": round(float(log_loss(yva, p, labels=[0, 1])), 5),
+               "valid_f1": round(_f1_best(p, yva)[0], 4)}
+        tried.append(row)
+        print(f"  C={c}: valid log-loss {row['valid_log_loss']} best-threshold F1 {row['valid_f1']}", flush=True)
+        if best is None or row["valid_log_loss"] < best[0]["valid_log_loss"]:
+            best = (row, lr)
+    print(f"  init row: valid log-loss {tried[0]['valid_log_loss']} F1 {tried[0]['valid_f1']}", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    w = load_file(str(init / "adapter_model.safetensors"))
+    kw, kb = "base_model.model.classifier.weight", "base_model.model.classifier.bias"
+    w[kw] = w[kw].copy()
+    w[kb] = w[kb].copy()
+    w[kw][j] = best[1].coef_[0].astype(w[kw].dtype)
+    w[kb][j] = np.float32(best[1].intercept_[0])
+    save_file(w, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
+    shutil.copy(init / "adapter_config.json", out / "adapter_config.json")
+    import hashlib
+
+    summary = {"kind": "one output row refitted (training/train_pair.py refit-row)",
+               "init": init.name, "init_sha256": hashlib.sha256((init / "adapter_model.safetensors").read_bytes()).hexdigest(),
+               "flag": flag, "device": device, "train_rows": len(ytr), "train_positives": int(ytr.sum()),
+               "valid_rows": len(yva), "chosen_C": best[0]["C"], "tried": tried,
+               "seconds": round(time.time() - t0, 1)}
+    (out / "training.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
 def save_adapter(model, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     import warnings
@@ -458,6 +572,9 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--replay", type=float, default=1.0, help="fraction of the other rows seen per epoch")
     f.add_argument("--focus", nargs="*", default=[],
                    help="hard-case families whose rows are the repeated ones (default: every hard-case row)")
+    f.add_argument("--keep", nargs="*", default=[], choices=FLAGS,
+                   help="flags held to the starting adapter's logits instead of learning from labels (needs --init)")
+    f.add_argument("--keep-weight", type=float, default=1.0, help="weight of the squared logit difference for --keep")
     c = sub.add_parser("card")
     c.add_argument("--adapter", type=Path, default=Path("models/replyguard-pair-v1"))
     c.add_argument("--data", type=Path, default=Path("data/generated"))
@@ -471,16 +588,24 @@ def main(argv: list[str] | None = None) -> None:
     w.add_argument("--seed", type=int, default=13)
     w.add_argument("--device", default="auto")
     w.add_argument("--budget-s", type=float, default=None, help="start no new config after this many seconds")
+    r = sub.add_parser("refit-row", help="refit one flag's output row, everything else frozen")
+    r.add_argument("--bundle", type=Path, default=Path("build/pair-bundle"))
+    r.add_argument("--init", type=Path, required=True)
+    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--flag", choices=FLAGS, default="defensive")
+    r.add_argument("--device", default="auto")
     a = ap.parse_args(argv)
     if a.cmd == "bundle":
         bundle(a.data, a.out, a.compact)
     elif a.cmd == "card":
         print(json.dumps(card(a.adapter, a.data, a.bundle, a.logits)["macro_f1"]))
+    elif a.cmd == "refit-row":
+        print(json.dumps(refit_row(a.bundle, a.init, a.out, a.flag, a.device), indent=1))
     elif a.cmd == "sweep":
         print(json.dumps(sweep(a.bundle, a.out, json.loads(a.configs), a.device, a.seed, a.budget_s), indent=1))
     else:
         s = fit(a.bundle, a.out, a.epochs, a.lr, a.rank, a.batch, a.seed, a.device, a.max_steps, a.max_train,
-                a.max_eval, a.init, a.hard_repeat, a.replay, tuple(a.focus))
+                a.max_eval, a.init, a.hard_repeat, a.replay, tuple(a.focus), tuple(a.keep), a.keep_weight)
         print(json.dumps({k: v for k, v in s.items() if k != "history"}))
 
 
