@@ -1,4 +1,4 @@
-"""Fine-tune the pair model: e5-small + LoRA adapters on (context, reply) -> five flags.
+r"""Fine-tune the pair model: e5-small + LoRA adapters on (context, reply) -> five flags.
 
 Two steps, so tokenising (which needs the project's text preparation) and the GPU-friendly
 training loop (which needs only torch, transformers and peft) can run on different machines:
@@ -7,6 +7,15 @@ training loop (which needs only torch, transformers and peft) can run on differe
     python -m training.train_pair bundle --data data/generated --out build/pair-bundle [--compact]
     # 2. fine-tune (CPU works; a GPU makes it minutes instead of hours)
     python -m training.train_pair fit --bundle build/pair-bundle --out models/replyguard-pair-v1
+
+Two ways to teach one flag new data while the others stay as they were:
+
+    # refit only one flag's output row (encoder, LoRA, pooler, other rows frozen)
+    python -m training.train_pair refit-row --init models/replyguard-pair-v3 --out build/pair-row --flag defensive
+    # continue training; the --keep flags follow the starting adapter's logits, not the labels
+    python -m training.train_pair fit --init models/replyguard-pair-v3 --out build/pair-kept \
+        --epochs 1 --lr 3e-4 --hard-repeat 2 --replay 0.25 --focus contrast defensive reword \
+        --keep non_answer boilerplate ad_to_upset_customer missing_empathy
 
 ``--compact`` also writes the encoder weights with the vocabulary cut to the tokens the bundle
 uses (the LoRA adapter and head never touch the word embeddings, so an adapter trained on the
