@@ -73,10 +73,11 @@ def test_eval_gives_intervals_and_a_paired_comparison(monkeypatch, tiny_analyzer
                                           ("It left the depot today, tracking [订单x].", []),
                                           ("Check the app, it's all there.", ["non_answer", "defensive"])] * 3)]
     p = tmp_path / "gold.jsonl"
-    p.write_text("".join(json.dumps(g, ensure_ascii=False) + "\n" for g in gold))
+    p.write_text("".join(json.dumps(g, ensure_ascii=False) + "\n" for g in gold) + "{not json\n")
     res = CliRunner().invoke(cli.app, ["eval", str(p), "--against", "rules", "--resamples", "50",
                                        "--json", str(tmp_path / "m.json")])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output  # the bad record fails the run; the good ones are still scored
+    assert res.output.count("bad record") == 1  # the second model reuses the records read once
     assert "minus rules" in res.output and "95% interval" in res.output
     report = json.loads((tmp_path / "m.json").read_text())
     assert report["intervals"] == {"resamples": 50, "unit": "reply line", "clusters": 3}

@@ -199,18 +199,22 @@ def _compare_table(diff: dict, base: str, other: str) -> Table:
     return table
 
 
-def run_eval(gold_path: Path, model: str, errors_out: Path | None = None, analyzer=None, resamples: int = 0):
+def run_eval(gold_path: Path, model: str, errors_out: Path | None = None, analyzer=None, resamples: int = 0,
+             gold: list | None = None):
     """Score a gold file with ``model``: (gold, results, report, bad records, errors), the
     errors being every false positive / negative with its context (``evaluate``'s rows);
-    ``resamples`` > 0 adds 95% intervals (``evaluate``)."""
+    ``resamples`` > 0 adds 95% intervals (``evaluate``). ``gold``: the file's conversations
+    as an earlier call returned them (a second model on the same file: read and reported once)."""
     from replyguard.evaluate import error_classes, evaluate
     from replyguard.io import RecordError, read_conversations
 
-    gold, bad = [], []
-    for _, rec in read_conversations(gold_path, gold=True):
-        (bad if isinstance(rec, RecordError) else gold).append(rec)
-    for b in bad:
-        err.print(f"[red]bad record[/] {b}")
+    bad: list = []
+    if gold is None:
+        gold = []
+        for _, rec in read_conversations(gold_path, gold=True):
+            (bad if isinstance(rec, RecordError) else gold).append(rec)
+        for b in bad:
+            err.print(f"[red]bad record[/] {b}")
     analyzer = analyzer or _load(model)
     results = []
     for i in range(0, len(gold), CHUNK):
@@ -239,7 +243,7 @@ def eval_cmd(
     if against:
         from replyguard.evaluate import Outcomes
 
-        _, other, other_report, _, _ = run_eval(gold, against, resamples=resamples)
+        _, other, other_report, _, _ = run_eval(gold, against, resamples=resamples, gold=gold_convs)
         out.print(_report_table(other_report, f"{against} on {gold.name}"))
         diff = Outcomes(gold_convs, [other, results]).compare(resamples=max(resamples, 1))
         out.print(_compare_table(diff, against, model))
@@ -348,7 +352,8 @@ def train(
     for m in (base, name):  # one model in memory at a time
         analyzer = _load(m)
         for label, path in sets:
-            golds_of[label], scored[label][m], comparison[label][m], _, _ = run_eval(path, m, analyzer=analyzer)
+            golds_of[label], scored[label][m], comparison[label][m], _, _ = run_eval(
+                path, m, analyzer=analyzer, gold=golds_of.get(label))
         del analyzer
     for label, reports in comparison.items():  # the change with its interval: the same draws for both
         reports["paired_difference"] = Outcomes(golds_of[label], [scored[label][base], scored[label][name]]).compare()
