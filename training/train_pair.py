@@ -232,7 +232,8 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
         if init is None:
             raise SystemExit("--keep holds flags to the starting adapter's logits: it needs --init")
         print(f"teacher logits of {init} over {len(ids)} training pairs (kept: {', '.join(keep)})", flush=True)
-        teacher = _logits(model, ids, device, pad)
+        teacher = _logits(model, ids, device, pad)[:, kept]
+        kept_cols = torch.as_tensor(np.flatnonzero(kept), device=device)
         m = m * (~kept).astype(np.float32)  # kept flags: no label loss, only the teacher's
     rng = np.random.default_rng(seed)
     plan = [_epoch_batches(lengths, hard, batch, rng, hard_repeat, replay) for _ in range(epochs)]
@@ -260,8 +261,8 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
             mm = torch.as_tensor(m[idx], device=device)
             loss = (lossf(logits, yy) * mm).sum() / mm.sum().clamp(min=1)
             if teacher is not None:
-                tt = torch.as_tensor(teacher[idx][:, kept], device=device)
-                loss = loss + keep_weight * ((logits[:, torch.as_tensor(kept, device=device)] - tt) ** 2).mean()
+                tt = torch.as_tensor(teacher[idx], device=device)
+                loss = loss + keep_weight * ((logits[:, kept_cols] - tt) ** 2).mean()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
@@ -339,20 +340,25 @@ def sweep(bundle_dir: Path, out: Path, configs: list[dict], device: str, seed: i
     return summary
 
 
-def _logits(model, ids: np.ndarray, device: str, pad: int) -> np.ndarray:
+def _logits(model, ids: np.ndarray, device: str, pad: int, pooled: bool = False) -> np.ndarray:
+    """The five logits for every row, in row order (batched by length); with ``pooled`` the
+    classifier's input instead (the pooler's output)."""
     import torch
 
     model.eval()
     lengths = (ids != pad).sum(1)
     order = np.argsort(lengths, kind="stable")
-    out = np.zeros((len(ids), len(FLAGS)), dtype=np.float32)
+    out = np.zeros((len(ids), model.config.hidden_size if pooled else len(FLAGS)), dtype=np.float32)
     step = 256 if device == "cuda" else 32
     with torch.inference_mode():
         for s in range(0, len(ids), step):
             idx = order[s:s + step]
             i = torch.as_tensor(ids[idx][:, :int(lengths[idx].max())], dtype=torch.long, device=device)
+            am = (i != pad).long()
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-                out[idx] = model(input_ids=i, attention_mask=(i != pad).long()).logits.float().cpu().numpy()
+                res = model.bert(input_ids=i, attention_mask=am).pooler_output if pooled else \
+                    model(input_ids=i, attention_mask=am).logits
+            out[idx] = res.float().cpu().numpy()
     return out
 
 
@@ -415,7 +421,7 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
             f"{tr['valid_rows']} *valid* rows (`training.json` lists every strength tried). The encoder, LoRA, pooler "
             f"and the other four rows are `{tr['init']}`'s, unchanged, so the other four logits are identical to "
             "its (and so is its relevance on real text); see its card for how it was fitted."]
-        params = f"`{tr['init']}`'s parameters with one row of 385 refitted"
+        params = f"`{tr['init']}`'s parameters with one output row refitted"
     else:
         training_lines = [
             f"- Data: {tr['train_pairs']} agent turns of composed conversations from the *train* split (scenarios that "
@@ -460,26 +466,6 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
     return metrics
 
 
-def _pooled(model, ids: np.ndarray, device: str, pad: int) -> np.ndarray:
-    """The classifier's input (the pooler's output) for every row, in row order."""
-    import torch
-
-    model.eval()
-    lengths = (ids != pad).sum(1)
-    order = np.argsort(lengths, kind="stable")
-    out = np.zeros((len(ids), model.config.hidden_size), dtype=np.float32)
-    step = 256 if device == "cuda" else 32
-    t0 = time.time()
-    with torch.inference_mode():
-        for k, s in enumerate(range(0, len(ids), step)):
-            idx = order[s:s + step]
-            i = torch.as_tensor(ids[idx][:, :int(lengths[idx].max())], dtype=torch.long, device=device)
-            out[idx] = model.bert(input_ids=i, attention_mask=(i != pad).long()).pooler_output.float().cpu().numpy()
-            if k % 50 == 49:
-                print(f"   pooled {s + len(idx)}/{len(ids)} {time.time() - t0:.0f}s", flush=True)
-    return out
-
-
 def refit_row(bundle_dir: Path, init: Path, out: Path, flag: str, device: str = "auto",
               cs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)) -> dict:
     """Refit one flag's output row of ``init`` on the bundle's *train* rows, everything else frozen.
@@ -489,6 +475,7 @@ def refit_row(bundle_dir: Path, init: Path, out: Path, flag: str, device: str = 
     ``flag``'s row becomes an L2-regularised logistic regression on the pooled output, its
     strength chosen by log-loss on *valid*. Useful when a newer training pass (e.g. the contrast
     pass) holds what the row got wrong but continuing the whole model would cost elsewhere."""
+    import hashlib
     import shutil
 
     import torch
@@ -504,24 +491,26 @@ def refit_row(bundle_dir: Path, init: Path, out: Path, flag: str, device: str = 
     model = PeftModel.from_pretrained(_model(bundle_dir, 13), str(init)).merge_and_unload().to(device)
     feats, t0 = {}, time.time()
     for split in ("train", "valid"):
-        keep = d[f"{split}_m"][:, j].astype(bool)
-        print(f"{split}: pooled outputs of {int(keep.sum())} rows", flush=True)
-        feats[split] = (_pooled(model, d[f"{split}_ids"][keep], device, pad), d[f"{split}_y"][keep, j].astype(int))
+        rows = d[f"{split}_m"][:, j].astype(bool)
+        print(f"{split}: pooled outputs of {int(rows.sum())} rows", flush=True)
+        feats[split] = (_logits(model, d[f"{split}_ids"][rows], device, pad, pooled=True),
+                        d[f"{split}_y"][rows, j].astype(int))
     (xtr, ytr), (xva, yva) = feats["train"], feats["valid"]
     for split, yy in (("train", ytr), ("valid", yva)):
         if len(set(yy.tolist())) < 2:
             raise SystemExit(f"refit-row: the {split} rows of {flag} are all one class; nothing to fit or choose on")
     old_w = model.classifier.weight[j].detach().cpu().numpy()
     old_b = float(model.classifier.bias[j].detach().cpu())
-    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-    tried = [{"C": "init", "valid_log_loss": round(float(log_loss(yva, sig(xva @ old_w + old_b), labels=[0, 1])), 5),
-              "valid_f1": round(_f1_best(sig(xva @ old_w + old_b), yva)[0], 4)}]
+
+    def scores(c, p: np.ndarray) -> dict:
+        return {"C": c, "valid_log_loss": round(float(log_loss(yva, p, labels=[0, 1])), 5),
+                "valid_f1": round(_f1_best(p, yva)[0], 4)}
+
+    tried = [scores("init", 1 / (1 + np.exp(-(xva @ old_w + old_b))))]
     best = None
     for c in cs:
         lr = LogisticRegression(C=c, max_iter=2000).fit(xtr, ytr)
-        p = lr.predict_proba(xva)[:, 1]
-        row = {"C": c, "valid_log_loss": round(float(log_loss(yva, p, labels=[0, 1])), 5),
-               "valid_f1": round(_f1_best(p, yva)[0], 4)}
+        row = scores(c, lr.predict_proba(xva)[:, 1])
         tried.append(row)
         print(f"  C={c}: valid log-loss {row['valid_log_loss']} best-threshold F1 {row['valid_f1']}", flush=True)
         if best is None or row["valid_log_loss"] < best[0]["valid_log_loss"]:
@@ -536,8 +525,6 @@ def refit_row(bundle_dir: Path, init: Path, out: Path, flag: str, device: str = 
     w[kb][j] = np.float32(best[1].intercept_[0])
     save_file(w, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
     shutil.copy(init / "adapter_config.json", out / "adapter_config.json")
-    import hashlib
-
     summary = {"kind": "one output row refitted (training/train_pair.py refit-row)",
                "init": init.name, "init_sha256": hashlib.sha256((init / "adapter_model.safetensors").read_bytes()).hexdigest(),
                "flag": flag, "device": device, "train_rows": len(ytr), "train_positives": int(ytr.sum()),
