@@ -1,4 +1,4 @@
-"""The composed data: the later hard-case pass keeps earlier conversations in place, its labels
+"""The composed data: each later hard-case pass keeps earlier conversations in place, its labels
 follow LABELS.md, and held-out text stays out of training."""
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def test_later_pass_is_appended_after_everything_else(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     later = [i for i, c in enumerate(convs) if "-hard2-" in c["id"]]
-    n_third = sum("-hard3-" in c["id"] for c in convs)  # the third pass comes after it
-    assert later and later == list(range(len(convs) - n_third - len(later), len(convs) - n_third))
+    n_after = sum("-hard3-" in c["id"] or "-hard4-" in c["id"] for c in convs)  # the third and fourth passes follow
+    assert later and later == list(range(len(convs) - n_after - len(later), len(convs) - n_after))
     assert {c["scenario"].split(":")[1] for c in convs if "-hard2-" in c["id"]} == {"threat", "reword", "repeat_far"}
 
 
@@ -43,7 +43,8 @@ def test_contrast_pass_is_appended_last_and_labels_only_what_it_knows(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     third = [i for i, c in enumerate(convs) if "-hard3-" in c["id"]]
-    assert third and third == list(range(len(convs) - len(third), len(convs)))
+    n_fourth = sum("-hard4-" in c["id"] for c in convs)
+    assert third and third == list(range(len(convs) - n_fourth - len(third), len(convs) - n_fourth))
     seen = set()
     for split in ("train", "valid", "heldout"):
         for c in rows(out / f"{split}.jsonl"):
@@ -75,6 +76,53 @@ def test_third_pass_leaves_the_earlier_conversations_as_they_were(built, tmp_pat
     for split in ("train", "valid", "heldout"):
         with_third = [c for c in rows(out / f"{split}.jsonl") if "-hard3-" not in c["id"]]
         assert with_third == rows(again / f"{split}.jsonl")
+
+
+def test_voice_pass_is_appended_last_and_labels_only_what_it_knows(built):
+    """Fourth pass (English only): blame in idioms and quips is defensive; a colloquial
+    acknowledgement, a late help-desk greeting and a reply taking the blame itself are scored as
+    not defensive, and a bare acknowledgement is empathy present (LABELS.md)."""
+    out, _ = built
+    convs = rows(out / "train.jsonl")
+    fourth = [i for i, c in enumerate(convs) if "-hard4-" in c["id"]]
+    assert fourth and fourth == list(range(len(convs) - len(fourth), len(convs)))
+    seen = set()
+    for split in ("train", "valid", "heldout"):
+        for c in rows(out / f"{split}.jsonl"):
+            if "-hard4-" not in c["id"]:
+                continue
+            assert c["scenario"].startswith("hard:voice:") and c["lang"] == "en", c["id"]
+            for t in [t for t in c["turns"] if t["role"] == "agent"]:
+                move = t["move"]
+                seen.add(move)
+                if move.startswith("hard_voice_blame"):
+                    assert t["gold"] == ["defensive"], t
+                else:
+                    assert "defensive" not in t["gold"] and "defensive" not in t["skip"], t
+                if move == "hard_voice_ack_bare":
+                    assert t["gold"] == ["boilerplate", "non_answer"], t
+                if move.startswith("hard_voice_ack_answer"):
+                    assert t["gold"] == [] and t["skip"] == [], t
+    assert {"hard_voice_blame", "hard_voice_ack_bare", "hard_voice_ack_answer", "hard_voice_greet_late",
+            "hard_voice_own"} <= seen
+
+
+def test_voice_scale_zero_writes_the_three_pass_data_byte_for_byte(built, tmp_path):
+    """The models trained before the fourth pass stay comparable: without it, every conversation
+    and every signal line is as it was; with it, the signal lines only gain lines at the end."""
+    out, _ = built
+    again = tmp_path / "no-fourth"
+    subprocess.run([sys.executable, "-m", "training.build_data", "--out", str(again), "--per-scenario", "2",
+                    "--train-per-scenario", "1", "--bitext", "30", "--voice-scale", "0"],
+                   check=True, capture_output=True, cwd=ROOT)
+    for split in ("train", "valid", "heldout"):
+        assert [c for c in rows(out / f"{split}.jsonl") if "-hard4-" not in c["id"]] == rows(again / f"{split}.jsonl")
+        before = (again / f"lines_{split}.jsonl").read_text(encoding="utf-8")
+        after = (out / f"lines_{split}.jsonl").read_text(encoding="utf-8")
+        assert after.startswith(before) and len(after) > len(before)
+    voice = [r for r in rows(out / "lines_train.jsonl")[len(rows(again / "lines_train.jsonl")):]]
+    assert {r["signal"] for r in voice} == {"ack", "stock", "defensive", "promo"}
+    assert any(r["signal"] == "defensive" and r["label"] == 1 for r in voice)
 
 
 def test_without_hard_passes_only_main_conversations(built):
@@ -109,7 +157,8 @@ def test_heldout_threat_and_wording_lines_never_reach_training(built):
     from training.banks.hard_en import HARD
     from training.build_data import split_of
 
-    held = [x for k in ("threat", "blame_more", "ack_more", "blame_calm", "lookalike") for x in HARD[k]
+    held = [x for k in ("threat", "blame_more", "ack_more", "blame_calm", "lookalike", "ack_voice", "greet_voice",
+                        "blame_voice", "own_voice") for x in HARD[k]
             if split_of(json.dumps(x, ensure_ascii=False)) == "heldout"]
     assert held
     train_text = (out / "train.jsonl").read_text(encoding="utf-8") + (out / "valid.jsonl").read_text(encoding="utf-8")

@@ -13,7 +13,10 @@ Step 5  hard cases (``HardComposer``, banks ``training/banks/hard_*.py``), compo
         apology-then-pitch, implicit anger, rejected suggestions repeated, defensive lines,
         busy explanations that answer nothing; then a second hard-case pass (complaint threats
         answered for real or not; acknowledgement / blame / greeting moves in many more
-        wordings; an earlier paragraph pasted again further down), appended so that every earlier conversation keeps its place.
+        wordings; an earlier paragraph pasted again further down), appended so that every earlier conversation keeps its place;
+        a third pass (calm blame next to its look-alikes) and a fourth (the same moves in everyday
+        English voice: idioms, quips, help-desk greetings, replies that take the blame), each with
+        its own rng, appended the same way.
 
     python -m training.build_data --out data/generated
 """
@@ -580,11 +583,13 @@ HARD_MIX = {  # family -> weight (English doubles defensive and the ad families)
 
 
 # family -> the hard-bank key it cannot do without (the others fall back to the main banks)
-HARD_NEEDS = {"rejected": "rejected", "busy": "busy", "sarcasm": "sarcasm", "threat": "threat"}
+HARD_NEEDS = {"rejected": "rejected", "busy": "busy", "sarcasm": "sarcasm", "threat": "threat", "voice": "blame_voice"}
 LATER_TOTAL = {"train": 1200, "valid": 600, "heldout": 300}  # second hard-case pass, all languages
 LATER_MIX = {"threat": 1.0, "reword": 1.2, "repeat_far": 0.8}  # family -> weight (a family runs where its bank has lines)
 CONTRAST_TOTAL = {"train": 1000, "valid": 500, "heldout": 250}  # third pass: defensive or its look-alike
 CONTRAST_LANG_SHARE = {"en": 0.5, "zh-Hans": 0.25, "zh-Hant": 0.25}  # English defensive is the weakest
+VOICE_TOTAL = {"train": 1000, "valid": 500, "heldout": 300}  # fourth pass: the defensive moves in everyday voice
+VOICE_LANG_SHARE = {"en": 1.0, "zh-Hans": 0.0, "zh-Hant": 0.0}  # English only (its banks hold the lines)
 
 
 class HardComposer(Composer):
@@ -607,6 +612,9 @@ class HardComposer(Composer):
     repeat_far     (second pass) the first reply pasted again two agent turns later: boilerplate.
     contrast       (third pass) blame in a calm, factual voice: defensive; and replies that look like it
                    (a firm "no" with a reason, owning a mistake, a late greeting, a hold): not defensive.
+    voice          (fourth pass) the same moves in everyday registers (idioms, quips, curt, chatty):
+                   blame is defensive; a colloquial acknowledgement, a help-desk greeting and a reply
+                   that takes the blame itself are not.
     """
 
     def __init__(self, lang: str, split: str, rng: random.Random) -> None:
@@ -1020,6 +1028,50 @@ class HardComposer(Composer):
                 turns.append(self.a(self.c(looks), set(), unsure, "lookalike_again"))
         return self.conv(cid, "contrast", d, sc["id"], turns)
 
+    # -- 11. the defensive moves in everyday voice ----------------------------------------------
+    def voice(self, cid: str) -> dict:
+        """Blame said in idioms and quips ("that one's on you", "we're not mind readers") next to
+        what shares their register and blames nobody: a colloquial acknowledgement ("I see where
+        you're coming from"), a help-desk greeting sent after the question ("what seems to be the
+        issue?") and a reply that takes the blame itself ("that one's on us"). As in ``contrast``,
+        only ``defensive`` is asserted for a reply whose other labels depend on the question."""
+        rng = self.rng
+        blames = self.h("blame_voice")
+        acks = self.h("ack_voice") or self.h("ack_more") or self.stock["bare_empathy"]
+        greets = self.h("greet_voice") or self.h("greet_more") or self.stock["greeting"]
+        owns = self.h("own_voice") or self.h("lookalike") or self.stock["hold"]
+        d, _dom, sc = self.pick_scenario()
+        upset = rng.random() < 0.7
+        turns = [self.u(self.upset_ask(sc) if upset else self.noise.customer(self.c(sc["ask"]), False))]
+        miss = {"missing_empathy"} if upset else set()
+        unsure = {"non_answer", "boilerplate", "missing_empathy"}
+        blame = ({"defensive"}, {"non_answer", "missing_empathy"})
+        r = rng.random()
+        if r < 0.35:
+            turns.append(self.a(self.c(blames), *blame, "voice_blame"))
+        elif r < 0.5:  # a bare acknowledgement: empathy present, nothing else
+            turns.append(self.a(self.c(acks), {"boilerplate", "non_answer"}, set(), "voice_ack_bare"))
+        elif r < 0.62:  # acknowledgement + the answer: clean
+            turns.append(self.a(self.join(self.c(acks), self.c(sc[rng.choice(["answer", "action"])])),
+                                set(), set(), "voice_ack_answer"))
+        elif r < 0.76:  # a greeting after the customer already asked
+            turns.append(self.a(self.c(greets), {"non_answer", "boilerplate"} | miss, set(),
+                                "voice_greet_late"))
+        else:
+            turns.append(self.a(self.c(owns), set(), unsure, "voice_own"))
+        if rng.random() < 0.5:
+            turns.append(self.u(self.noise.customer(self.c(self.h("blamed_back") or self.stock["impatient_followup"]),
+                                                    True)))
+            r = rng.random()
+            if r < 0.35:
+                turns.append(self.a(self.c(blames), *blame, "voice_blame_again"))
+            elif r < 0.7:
+                turns.append(self.a(self.join(self.c(acks), self.c(sc[rng.choice(["answer", "action"])])),
+                                    set(), set(), "voice_ack_answer_again"))
+            else:
+                turns.append(self.a(self.c(owns), set(), unsure, "voice_own_again"))
+        return self.conv(cid, "voice", d, sc["id"], turns)
+
     def conversations(self, n: int, prefix: str, families: dict | None = None) -> Iterator[dict]:  # type: ignore[override]
         """``n`` hard conversations, families drawn by weight: ``HARD_MIX`` (English doubles
         defensive and the ad families), or the given ``families`` for a later pass. A family
@@ -1185,6 +1237,24 @@ HARD_LINE_SIGNALS = {  # hard-bank key holding single lines -> signal labels (LA
 }
 
 
+VOICE_LINE_SIGNALS = {  # the fourth pass's single lines -> signal labels, written only with that pass
+    "ack_voice": {"ack": 1, "stock": 1, "defensive": 0, "promo": 0},
+    "greet_voice": {"ack": 0, "stock": 1, "defensive": 0},
+    "blame_voice": {"defensive": 1, "ack": 0, "stock": 0},
+    "own_voice": {"defensive": 0, "promo": 0},
+}
+
+
+def voice_signal_lines(lang: str, split: str, rng: random.Random) -> Iterator[dict]:
+    """The fourth pass's single lines (their split only) as agent signal lines, per ``VOICE_LINE_SIGNALS``."""
+    comp = HardComposer(lang, split, rng)
+    for key, labels in VOICE_LINE_SIGNALS.items():
+        for t in comp.h(key):
+            t = comp.noise.agent(t)
+            for name, y in labels.items():
+                yield {"signal": name, "text": t, "label": y, "lang": lang}
+
+
 def merged_signal_lines(lang: str, split: str, rng: random.Random) -> Iterator[dict]:
     """Signal lines for what real turns merge into one message (own rng, written after the rest).
 
@@ -1288,6 +1358,9 @@ def main() -> None:
     ap.add_argument("--contrast-scale", type=float, default=1.0,
                     help="scale of the third pass (defensive or its look-alike; 1.0: 1000 train, 500 valid, 250 heldout); "
                          "0 writes the data the earlier pair models were trained on")
+    ap.add_argument("--voice-scale", type=float, default=1.0,
+                    help="scale of the fourth pass (the defensive moves in everyday English voice; 1.0: 1000 train, "
+                         "500 valid, 300 heldout); 0 writes the data the three-pass models were trained on")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--langs", nargs="*", default=list(BANK_MODULES))
     ap.add_argument("--splits", nargs="*", default=list(SPLITS), choices=SPLITS,
@@ -1329,6 +1402,13 @@ def main() -> None:
         convs += later_pass(split, args.langs, args.seed, "hard3",
                             CONTRAST_TOTAL[split] * args.hard_scale * args.contrast_scale, CONTRAST_LANG_SHARE,
                             {"contrast": 1.0})
+        convs += later_pass(split, args.langs, args.seed, "hard4",
+                            VOICE_TOTAL[split] * args.hard_scale * args.voice_scale, VOICE_LANG_SHARE,
+                            {"voice": 1.0})
+        if args.voice_scale > 0:
+            voice_rng = random.Random(f"{args.seed}-{split}-voice-lines")
+            for lang in args.langs:
+                lines += list(voice_signal_lines(lang, split, voice_rng))
         write_jsonl(out / f"{split}.jsonl", convs)
         write_jsonl(out / f"lines_{split}.jsonl", lines)
         n_turns = sum(t["role"] == "agent" for c in convs for t in c["turns"])

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from replyguard.analyzer import Analyzer, resolve_model
+from replyguard.batch import score_chunked
 from replyguard.context import build_contexts
 from replyguard.evaluate import Outcomes, evaluate, fmt
 from replyguard.io import RecordError, read_conversations
@@ -35,13 +36,6 @@ def load_gold(path: Path) -> list:
 
 
 RESAMPLES = 1000  # bootstrap resamples of reply lines for intervals (replyguard.evaluate.Outcomes)
-
-
-def predict(analyzer, gold: list) -> list:
-    out = []
-    for i in range(0, len(gold), 256):
-        out += analyzer.score(gold[i : i + 256])
-    return out
 
 
 def calibration(analyzer: Analyzer, gold: list) -> dict:
@@ -108,7 +102,7 @@ def main() -> None:
     metrics: dict = {"sets": {}}
     for name, gold in sets.items():
         if gold:
-            preds = {sys_name: predict(a, gold) for sys_name, a in systems}
+            preds = {sys_name: score_chunked(a, gold) for sys_name, a in systems}
             metrics["sets"][name] = {s: evaluate(gold, p, resamples=RESAMPLES if s == "model" else 0)
                                      for s, p in preds.items()}
             if "previous" in preds:  # paired: the same resampled reply lines for both models

@@ -42,6 +42,15 @@ from replyguard.schema import Conversation
 from replyguard.sources import list_inputs, read_records
 
 CHUNK = 256  # conversations per chunk: one full model batch, bounded memory, one journal entry
+
+
+def score_chunked(analyzer, conversations: list[Conversation], chunk_size: int = CHUNK) -> list:
+    """``analyzer.score`` over ``chunk_size`` conversations at a time (bounded memory, full model
+    batches), in order: what evaluation does with a whole gold file already in memory."""
+    out: list = []
+    for i in range(0, len(conversations), chunk_size):
+        out += analyzer.score(conversations[i : i + chunk_size])
+    return out
 FORMAT = 1  # journal format version
 
 

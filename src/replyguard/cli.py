@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from replyguard.batch import CHUNK
 from replyguard.schema import DEFAULT_MODEL, FLAGS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Flag customer-service replies that make customers furious.")
@@ -19,7 +20,6 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="model name in models/ or a model folder")]
-CHUNK = 256  # conversations per model batch: bounded memory, full encoder batches
 
 
 @app.command()
@@ -215,10 +215,9 @@ def run_eval(gold_path: Path, model: str, errors_out: Path | None = None, analyz
             (bad if isinstance(rec, RecordError) else gold).append(rec)
         for b in bad:
             err.print(f"[red]bad record[/] {b}")
-    analyzer = analyzer or _load(model)
-    results = []
-    for i in range(0, len(gold), CHUNK):
-        results += analyzer.score(gold[i : i + CHUNK])
+    from replyguard.batch import score_chunked
+
+    results = score_chunked(analyzer or _load(model), gold)
     errs: list[dict] = []
     report = evaluate(gold, results, on_error=errs.append, resamples=resamples)
     if errors_out:
