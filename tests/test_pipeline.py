@@ -19,7 +19,7 @@ def test_default_recipe_rebuilds_the_default_model_on_the_two_pass_data():
 
     steps = pipeline.plan(_args(), fit_pair=False)
     (data,) = _find(steps, "training.build_data")
-    assert data[data.index("--contrast-scale") + 1] == "0"
+    assert data[data.index("--contrast-scale") + 1] == "0" and data[data.index("--voice-scale") + 1] == "0"
     heads = [s for s in _find(steps, "training.train") if "--pair" in s]
     assert len(heads) == 1 and heads[0][heads[0].index("--name") + 1] == DEFAULT_MODEL
     assert heads[0][heads[0].index("--pair") + 1] == pipeline.PAIR_SOUP
@@ -29,7 +29,7 @@ def test_default_recipe_rebuilds_the_default_model_on_the_two_pass_data():
 def test_v6_recipe_uses_all_passes_and_fits_pair_v4_from_pair_v3_only_when_asked():
     steps = pipeline.plan(_args("--recipe", "v6"), fit_pair=False)
     (data,) = _find(steps, "training.build_data")
-    assert data[data.index("--contrast-scale") + 1] == "1"
+    assert "--contrast-scale" not in data and data[data.index("--voice-scale") + 1] == "0"
     (heads,) = [s for s in _find(steps, "training.train") if "--pair" in s]
     assert heads[heads.index("--pair") + 1] == pipeline.PAIR and "replyguard-v6" in heads
     assert not _find(steps, "training.train_pair", "fit")
@@ -48,3 +48,17 @@ def test_v6_recipe_uses_all_passes_and_fits_pair_v4_from_pair_v3_only_when_asked
     (built,) = [s for s in _find(pipeline.plan(_args("--recipe", "v6"), fit_pair=True), "training.build_data")
                 if s[s.index("--out") + 1] == two_data]
     assert built[built.index("--contrast-scale") + 1] == "0"
+
+
+def test_v9_recipe_uses_all_four_passes_and_continues_pair_v3_with_the_other_flags_kept():
+    steps = pipeline.plan(_args("--recipe", "v9"), fit_pair=True)
+    (data,) = [s for s in _find(steps, "training.build_data") if s[s.index("--out") + 1] == "data/generated"]
+    assert "--contrast-scale" not in data and "--voice-scale" not in data
+    fits = _find(steps, "training.train_pair", "fit")
+    last = fits[-1]
+    assert last[last.index("--out") + 1] == pipeline.PAIR_VOICE and last[last.index("--init") + 1] == pipeline.PAIR_SOUP
+    focus = last[last.index("--focus") + 1:last.index("--keep")]
+    assert focus == ["contrast", "defensive", "reword", "voice"]
+    assert last[last.index("--keep") + 1:] == ["non_answer", "boilerplate", "ad_to_upset_customer", "missing_empathy"]
+    (heads,) = [s for s in _find(steps, "training.train") if "--pair" in s]
+    assert heads[heads.index("--pair") + 1] == pipeline.PAIR_VOICE and "replyguard-v9" in heads
