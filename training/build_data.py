@@ -990,6 +990,14 @@ class HardComposer(Composer):
         turns.append(self.a(again, gold, {"missing_empathy"}, "far_repeat"))
         return self.conv(cid, "repeat_far", d, sc["id"], turns)
 
+    def opening(self) -> tuple[str, dict, list[dict], set]:
+        """A scenario and its open question, upset 70% of the time: (domain, scenario, turns,
+        the ``missing_empathy`` label a reply with no acknowledgement earns)."""
+        d, _dom, sc = self.pick_scenario()
+        upset = self.rng.random() < 0.7
+        turns = [self.u(self.upset_ask(sc) if upset else self.noise.customer(self.c(sc["ask"]), False))]
+        return d, sc, turns, {"missing_empathy"} if upset else set()
+
     # -- 10. defensive or its look-alike ---------------------------------------------------------
     def contrast(self, cid: str) -> dict:
         """Blame in a calm, factual voice next to replies that look like it and blame nobody: a
@@ -1001,11 +1009,7 @@ class HardComposer(Composer):
         acks = self.h("ack_more") or self.stock["bare_empathy"]
         greets = self.h("greet_more") or self.stock["greeting"]
         looks = self.h("lookalike") or self.h("firm") or self.stock["hold"]
-        d, _dom, sc = self.pick_scenario()
-
-        upset = rng.random() < 0.7
-        turns = [self.u(self.upset_ask(sc) if upset else self.noise.customer(self.c(sc["ask"]), False))]
-        miss = {"missing_empathy"} if upset else set()
+        d, sc, turns, miss = self.opening()
         unsure = {"non_answer", "boilerplate", "missing_empathy"}
         r = rng.random()
         if r < 0.4:
@@ -1040,10 +1044,7 @@ class HardComposer(Composer):
         acks = self.h("ack_voice") or self.h("ack_more") or self.stock["bare_empathy"]
         greets = self.h("greet_voice") or self.h("greet_more") or self.stock["greeting"]
         owns = self.h("own_voice") or self.h("lookalike") or self.stock["hold"]
-        d, _dom, sc = self.pick_scenario()
-        upset = rng.random() < 0.7
-        turns = [self.u(self.upset_ask(sc) if upset else self.noise.customer(self.c(sc["ask"]), False))]
-        miss = {"missing_empathy"} if upset else set()
+        d, sc, turns, miss = self.opening()
         unsure = {"non_answer", "boilerplate", "missing_empathy"}
         blame = ({"defensive"}, {"non_answer", "missing_empathy"})
         r = rng.random()
