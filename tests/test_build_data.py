@@ -4,8 +4,10 @@ follow LABELS.md, and held-out text stays out of training."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,10 @@ def built(tmp_path_factory):
     return out, base
 
 
+def words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
 def rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -31,7 +37,7 @@ def test_later_pass_is_appended_after_everything_else(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     later = [i for i, c in enumerate(convs) if "-hard2-" in c["id"]]
-    n_after = sum("-hard3-" in c["id"] or "-hard4-" in c["id"] for c in convs)  # the third and fourth passes follow
+    n_after = sum(any(f"-hard{k}-" in c["id"] for k in (3, 4, 5)) for c in convs)  # the third to fifth passes follow
     assert later and later == list(range(len(convs) - n_after - len(later), len(convs) - n_after))
     assert {c["scenario"].split(":")[1] for c in convs if "-hard2-" in c["id"]} == {"threat", "reword", "repeat_far"}
 
@@ -43,8 +49,8 @@ def test_contrast_pass_is_appended_last_and_labels_only_what_it_knows(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     third = [i for i, c in enumerate(convs) if "-hard3-" in c["id"]]
-    n_fourth = sum("-hard4-" in c["id"] for c in convs)
-    assert third and third == list(range(len(convs) - n_fourth - len(third), len(convs) - n_fourth))
+    n_after = sum("-hard4-" in c["id"] or "-hard5-" in c["id"] for c in convs)
+    assert third and third == list(range(len(convs) - n_after - len(third), len(convs) - n_after))
     seen = set()
     for split in ("train", "valid", "heldout"):
         for c in rows(out / f"{split}.jsonl"):
@@ -65,17 +71,28 @@ def test_contrast_pass_is_appended_last_and_labels_only_what_it_knows(built):
     assert {"hard_calm_blame", "hard_lookalike", "hard_greet_late", "hard_ack_bare"} <= seen
 
 
-def test_third_pass_leaves_the_earlier_conversations_as_they_were(built, tmp_path):
-    """Adding a pass must not move a single earlier conversation (the models trained before it
-    stay comparable on the same held-out turns); ``--contrast-scale 0`` writes the data as it was."""
+@pytest.mark.parametrize("off, dropped, adds_lines", [
+    (["--contrast-scale", "0"], ("-hard3-",), False),
+    (["--voice-scale", "0", "--polarity-scale", "0"], ("-hard4-", "-hard5-"), True),
+    (["--polarity-scale", "0"], ("-hard5-",), True),
+], ids=["third", "fourth-and-fifth", "fifth"])
+def test_a_later_pass_turned_off_writes_the_earlier_data_byte_for_byte(built, tmp_path, off, dropped, adds_lines):
+    """Adding a pass must not move a single earlier conversation or signal line (the models
+    trained before it stay comparable on the same held-out turns): with the pass turned off the
+    data is as it was; with it, conversations and signal lines are only appended at the end."""
     out, _ = built
-    again = tmp_path / "no-third"
+    again = tmp_path / "off"
     subprocess.run([sys.executable, "-m", "training.build_data", "--out", str(again), "--per-scenario", "2",
-                    "--train-per-scenario", "1", "--bitext", "30", "--contrast-scale", "0"],
-                   check=True, capture_output=True, cwd=ROOT)
+                    "--train-per-scenario", "1", "--bitext", "30", *off], check=True, capture_output=True, cwd=ROOT)
     for split in ("train", "valid", "heldout"):
-        with_third = [c for c in rows(out / f"{split}.jsonl") if "-hard3-" not in c["id"]]
-        assert with_third == rows(again / f"{split}.jsonl")
+        kept = [c for c in rows(out / f"{split}.jsonl") if not any(tag in c["id"] for tag in dropped)]
+        assert kept == rows(again / f"{split}.jsonl")
+        before = (again / f"lines_{split}.jsonl").read_text(encoding="utf-8")
+        after = (out / f"lines_{split}.jsonl").read_text(encoding="utf-8")
+        assert after.startswith(before) and (len(after) > len(before)) == adds_lines
+    added = rows(out / "lines_train.jsonl")[len(rows(again / "lines_train.jsonl")):]
+    assert not adds_lines or {r["signal"] for r in added} <= {"ack", "stock", "defensive", "promo"}
+    assert not adds_lines or {r["label"] for r in added if r["signal"] == "defensive"} == {0, 1}
 
 
 def test_voice_pass_is_appended_last_and_labels_only_what_it_knows(built):
@@ -85,7 +102,8 @@ def test_voice_pass_is_appended_last_and_labels_only_what_it_knows(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     fourth = [i for i, c in enumerate(convs) if "-hard4-" in c["id"]]
-    assert fourth and fourth == list(range(len(convs) - len(fourth), len(convs)))
+    n_fifth = sum("-hard5-" in c["id"] for c in convs)
+    assert fourth and fourth == list(range(len(convs) - n_fifth - len(fourth), len(convs) - n_fifth))
     seen = set()
     for split in ("train", "valid", "heldout"):
         for c in rows(out / f"{split}.jsonl"):
@@ -107,22 +125,33 @@ def test_voice_pass_is_appended_last_and_labels_only_what_it_knows(built):
             "hard_voice_own"} <= seen
 
 
-def test_voice_scale_zero_writes_the_three_pass_data_byte_for_byte(built, tmp_path):
-    """The models trained before the fourth pass stay comparable: without it, every conversation
-    and every signal line is as it was; with it, the signal lines only gain lines at the end."""
+def test_polarity_pass_is_appended_last_and_labels_only_who_is_blamed(built):
+    """Fifth pass (English only): one side of a minimal pair per agent turn; the blaming side is
+    defensive, its turned twin is scored as not defensive and nothing else about it is scored."""
+    from training.banks.hard_en import HARD
+
     out, _ = built
-    again = tmp_path / "no-fourth"
-    subprocess.run([sys.executable, "-m", "training.build_data", "--out", str(again), "--per-scenario", "2",
-                    "--train-per-scenario", "1", "--bitext", "30", "--voice-scale", "0"],
-                   check=True, capture_output=True, cwd=ROOT)
+    convs = rows(out / "train.jsonl")
+    fifth = [i for i, c in enumerate(convs) if "-hard5-" in c["id"]]
+    assert fifth and fifth == list(range(len(convs) - len(fifth), len(convs)))
+    sides = [{p[k] for p in HARD["polarity"]} for k in (0, 1)]
+    seen = set()
     for split in ("train", "valid", "heldout"):
-        assert [c for c in rows(out / f"{split}.jsonl") if "-hard4-" not in c["id"]] == rows(again / f"{split}.jsonl")
-        before = (again / f"lines_{split}.jsonl").read_text(encoding="utf-8")
-        after = (out / f"lines_{split}.jsonl").read_text(encoding="utf-8")
-        assert after.startswith(before) and len(after) > len(before)
-    voice = [r for r in rows(out / "lines_train.jsonl")[len(rows(again / "lines_train.jsonl")):]]
-    assert {r["signal"] for r in voice} == {"ack", "stock", "defensive", "promo"}
-    assert any(r["signal"] == "defensive" and r["label"] == 1 for r in voice)
+        for c in rows(out / f"{split}.jsonl"):
+            if "-hard5-" not in c["id"]:
+                continue
+            assert c["scenario"].startswith("hard:polarity:") and c["lang"] == "en", c["id"]
+            for t in [t for t in c["turns"] if t["role"] == "agent"]:
+                seen.add(t["move"])
+                blames = t["move"].startswith("hard_polarity_blame")
+                assert t["gold"] == (["defensive"] if blames else []), t
+                if not blames:
+                    assert t["skip"] == ["boilerplate", "missing_empathy", "non_answer"], t
+                # the nearest pair line is on its side (noise may add a greeting, a typo or an emoji)
+                nearest = max(sides[0] | sides[1], key=lambda line: SequenceMatcher(None, words(line), words(t["text"])).ratio())
+                assert nearest in sides[0 if blames else 1], (t, nearest)
+    assert {"hard_polarity_blame", "hard_polarity_turned", "hard_polarity_blame_again",
+            "hard_polarity_turned_again"} <= seen
 
 
 def test_without_hard_passes_only_main_conversations(built):
@@ -158,8 +187,9 @@ def test_heldout_threat_and_wording_lines_never_reach_training(built):
     from training.build_data import split_of
 
     held = [x for k in ("threat", "blame_more", "ack_more", "blame_calm", "lookalike", "ack_voice", "greet_voice",
-                        "blame_voice", "own_voice") for x in HARD[k]
+                        "blame_voice", "own_voice", "polarity") for x in HARD[k]
             if split_of(json.dumps(x, ensure_ascii=False)) == "heldout"]
+    held = [line for x in held for line in ([x] if isinstance(x, str) else x)]  # a pair is held out whole
     assert held
     train_text = (out / "train.jsonl").read_text(encoding="utf-8") + (out / "valid.jsonl").read_text(encoding="utf-8")
     for line in held:

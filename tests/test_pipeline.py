@@ -50,10 +50,11 @@ def test_v6_recipe_uses_all_passes_and_fits_pair_v4_from_pair_v3_only_when_asked
     assert built[built.index("--contrast-scale") + 1] == "0"
 
 
-def test_v9_recipe_uses_all_four_passes_and_continues_pair_v3_with_the_other_flags_kept():
+def test_v9_recipe_uses_the_first_four_passes_and_continues_pair_v3_with_the_other_flags_kept():
     steps = pipeline.plan(_args("--recipe", "v9"), fit_pair=True)
     (data,) = [s for s in _find(steps, "training.build_data") if s[s.index("--out") + 1] == "data/generated"]
     assert "--contrast-scale" not in data and "--voice-scale" not in data
+    assert data[data.index("--polarity-scale") + 1] == "0"
     fits = _find(steps, "training.train_pair", "fit")
     last = fits[-1]
     assert last[last.index("--out") + 1] == pipeline.PAIR_VOICE and last[last.index("--init") + 1] == pipeline.PAIR_SOUP
@@ -62,3 +63,18 @@ def test_v9_recipe_uses_all_four_passes_and_continues_pair_v3_with_the_other_fla
     assert last[last.index("--keep") + 1:] == ["non_answer", "boilerplate", "ad_to_upset_customer", "missing_empathy"]
     (heads,) = [s for s in _find(steps, "training.train") if "--pair" in s]
     assert heads[heads.index("--pair") + 1] == pipeline.PAIR_VOICE and "replyguard-v9" in heads
+
+
+def test_v10_recipe_uses_all_five_passes_and_focuses_the_polarity_pass_too():
+    steps = pipeline.plan(_args("--recipe", "v10"), fit_pair=True)
+    (data,) = [s for s in _find(steps, "training.build_data") if s[s.index("--out") + 1] == "data/generated"]
+    assert not any(a.endswith("-scale") for a in data)
+    last = _find(steps, "training.train_pair", "fit")[-1]
+    assert last[last.index("--out") + 1] == pipeline.PAIR_POLARITY and last[last.index("--init") + 1] == pipeline.PAIR_SOUP
+    assert last[last.index("--focus") + 1:last.index("--keep")] == ["contrast", "defensive", "reword", "voice", "polarity"]
+    (heads,) = [s for s in _find(steps, "training.train") if "--pair" in s]
+    assert heads[heads.index("--pair") + 1] == pipeline.PAIR_POLARITY and "replyguard-v10" in heads
+    # every earlier recipe writes the data without the fifth pass, so its models stay reproducible
+    for old in ("v5", "v6", "v9"):
+        (data,) = [s for s in _find(pipeline.plan(_args("--recipe", old), fit_pair=False), "training.build_data")]
+        assert data[data.index("--polarity-scale") + 1] == "0", old

@@ -15,8 +15,9 @@ Step 5  hard cases (``HardComposer``, banks ``training/banks/hard_*.py``), compo
         answered for real or not; acknowledgement / blame / greeting moves in many more
         wordings; an earlier paragraph pasted again further down), appended so that every earlier conversation keeps its place;
         a third pass (calm blame next to its look-alikes) and a fourth (the same moves in everyday
-        English voice: idioms, quips, help-desk greetings, replies that take the blame), each with
-        its own rng, appended the same way.
+        English voice: idioms, quips, help-desk greetings, replies that take the blame) and a
+        fifth (minimal pairs: the same words blaming the customer or turned to blame nobody),
+        each with its own rng, appended the same way.
 
     python -m training.build_data --out data/generated
 """
@@ -583,13 +584,16 @@ HARD_MIX = {  # family -> weight (English doubles defensive and the ad families)
 
 
 # family -> the hard-bank key it cannot do without (the others fall back to the main banks)
-HARD_NEEDS = {"rejected": "rejected", "busy": "busy", "sarcasm": "sarcasm", "threat": "threat", "voice": "blame_voice"}
+HARD_NEEDS = {"rejected": "rejected", "busy": "busy", "sarcasm": "sarcasm", "threat": "threat", "voice": "blame_voice",
+              "polarity": "polarity"}
 LATER_TOTAL = {"train": 1200, "valid": 600, "heldout": 300}  # second hard-case pass, all languages
 LATER_MIX = {"threat": 1.0, "reword": 1.2, "repeat_far": 0.8}  # family -> weight (a family runs where its bank has lines)
 CONTRAST_TOTAL = {"train": 1000, "valid": 500, "heldout": 250}  # third pass: defensive or its look-alike
 CONTRAST_LANG_SHARE = {"en": 0.5, "zh-Hans": 0.25, "zh-Hant": 0.25}  # English defensive is the weakest
 VOICE_TOTAL = {"train": 1000, "valid": 500, "heldout": 300}  # fourth pass: the defensive moves in everyday voice
 VOICE_LANG_SHARE = {"en": 1.0, "zh-Hans": 0.0, "zh-Hant": 0.0}  # English only (its banks hold the lines)
+POLARITY_TOTAL = {"train": 1200, "valid": 600, "heldout": 200}  # fifth pass: who is blamed, in minimal pairs
+POLARITY_LANG_SHARE = VOICE_LANG_SHARE  # English only (its bank holds the pairs)
 
 
 class HardComposer(Composer):
@@ -615,6 +619,8 @@ class HardComposer(Composer):
     voice          (fourth pass) the same moves in everyday registers (idioms, quips, curt, chatty):
                    blame is defensive; a colloquial acknowledgement, a help-desk greeting and a reply
                    that takes the blame itself are not.
+    polarity       (fifth pass) one line of a minimal pair: blame ("it's on you, not us"), defensive,
+                   or the same words turned so that nobody is blamed ("it's on us, not you"), not.
     """
 
     def __init__(self, lang: str, split: str, rng: random.Random) -> None:
@@ -1073,6 +1079,30 @@ class HardComposer(Composer):
                 turns.append(self.a(self.c(owns), set(), unsure, "voice_own_again"))
         return self.conv(cid, "voice", d, sc["id"], turns)
 
+    # -- 12. who is blamed, in minimal pairs -----------------------------------------------------
+    def polarity(self, cid: str) -> dict:
+        """One line of a minimal pair per agent turn: the blaming line ("it's on you, not us"),
+        defensive, or its twin with the same words turned so that nobody is blamed or the agent
+        owns it ("it's on us, not you"), not defensive. The words a model could key on ("your
+        fault", "should have", "on you") occur on both sides, so only who is blamed tells them
+        apart. The customer's follow-up is drawn apart from the label, so the context gives
+        nothing away. As in ``voice``, only ``defensive`` is asserted for the turned line."""
+        rng = self.rng
+        pairs = self.h("polarity")
+        follow = (self.h("blamed_back") or []) + self.stock["impatient_followup"]
+        d, sc, turns, miss = self.opening()
+        unsure = {"non_answer", "boilerplate", "missing_empathy"}
+        for k in range(2 if rng.random() < 0.5 else 1):
+            if k:
+                turns.append(self.u(self.noise.customer(self.c(follow), True)))
+            blames, turned = self.c(pairs)
+            if rng.random() < 0.5:
+                turns.append(self.a(blames, {"defensive"}, {"non_answer", "missing_empathy"},
+                                    "polarity_blame" + "_again" * k))
+            else:
+                turns.append(self.a(turned, set(), unsure, "polarity_turned" + "_again" * k))
+        return self.conv(cid, "polarity", d, sc["id"], turns)
+
     def conversations(self, n: int, prefix: str, families: dict | None = None) -> Iterator[dict]:  # type: ignore[override]
         """``n`` hard conversations, families drawn by weight: ``HARD_MIX`` (English doubles
         defensive and the ad families), or the given ``families`` for a later pass. A family
@@ -1244,14 +1274,21 @@ VOICE_LINE_SIGNALS = {  # the fourth pass's single lines -> signal labels, writt
     "blame_voice": {"defensive": 1, "ack": 0, "stock": 0},
     "own_voice": {"defensive": 0, "promo": 0},
 }
+POLARITY_LINE_SIGNALS = {  # the fifth pass's pairs: (bank key, side) -> signal labels
+    ("polarity", 0): {"defensive": 1, "ack": 0},
+    ("polarity", 1): {"defensive": 0, "promo": 0},
+}
 
 
-def voice_signal_lines(lang: str, split: str, rng: random.Random) -> Iterator[dict]:
-    """The fourth pass's single lines (their split only) as agent signal lines, per ``VOICE_LINE_SIGNALS``."""
+def pass_signal_lines(lang: str, split: str, rng: random.Random, table: dict) -> Iterator[dict]:
+    """A later pass's bank lines (their split only) as agent signal lines, per ``table``: bank key,
+    or (bank key, side) for a bank of pairs -> signal labels (``VOICE_LINE_SIGNALS``,
+    ``POLARITY_LINE_SIGNALS``)."""
     comp = HardComposer(lang, split, rng)
-    for key, labels in VOICE_LINE_SIGNALS.items():
-        for t in comp.h(key):
-            t = comp.noise.agent(t)
+    for key, labels in table.items():
+        bank, side = key if isinstance(key, tuple) else (key, None)
+        for t in comp.h(bank):
+            t = comp.noise.agent(t if side is None else t[side])
             for name, y in labels.items():
                 yield {"signal": name, "text": t, "label": y, "lang": lang}
 
@@ -1362,6 +1399,9 @@ def main() -> None:
     ap.add_argument("--voice-scale", type=float, default=1.0,
                     help="scale of the fourth pass (the defensive moves in everyday English voice; 1.0: 1000 train, "
                          "500 valid, 300 heldout); 0 writes the data the three-pass models were trained on")
+    ap.add_argument("--polarity-scale", type=float, default=1.0,
+                    help="scale of the fifth pass (who is blamed, in English minimal pairs; 1.0: 1200 train, 600 valid, "
+                         "200 heldout); 0 writes the data the four-pass models were trained on")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--langs", nargs="*", default=list(BANK_MODULES))
     ap.add_argument("--splits", nargs="*", default=list(SPLITS), choices=SPLITS,
@@ -1409,7 +1449,14 @@ def main() -> None:
         if args.voice_scale > 0:
             voice_rng = random.Random(f"{args.seed}-{split}-voice-lines")
             for lang in args.langs:
-                lines += list(voice_signal_lines(lang, split, voice_rng))
+                lines += list(pass_signal_lines(lang, split, voice_rng, VOICE_LINE_SIGNALS))
+        convs += later_pass(split, args.langs, args.seed, "hard5",
+                            POLARITY_TOTAL[split] * args.hard_scale * args.polarity_scale, POLARITY_LANG_SHARE,
+                            {"polarity": 1.0})
+        if args.polarity_scale > 0:
+            polarity_rng = random.Random(f"{args.seed}-{split}-polarity-lines")
+            for lang in args.langs:
+                lines += list(pass_signal_lines(lang, split, polarity_rng, POLARITY_LINE_SIGNALS))
         write_jsonl(out / f"{split}.jsonl", convs)
         write_jsonl(out / f"lines_{split}.jsonl", lines)
         n_turns = sum(t["role"] == "agent" for c in convs for t in c["turns"])

@@ -28,7 +28,7 @@ from training.train import ece
 ROOT = Path(__file__).resolve().parents[1]
 ACCEPTANCE = ROOT.parent / "shared" / "acceptance" / "cases.jsonl"
 HELDOUT = ROOT / "data" / "generated" / "heldout.jsonl"
-NEWEST_PASS = "voice"  # hard-case family of the latest data pass (training.build_data)
+NEWEST_PASS = "polarity"  # hard-case family of the latest data pass (training.build_data)
 
 
 def load_gold(path: Path) -> list:

@@ -1,6 +1,6 @@
 """Regenerate every committed model artefact: data -> pair model -> heads -> evaluation and cards.
 
-    python -m training.pipeline [--recipe v5|v6|v9] [--fit-pair | --no-fit-pair]
+    python -m training.pipeline [--recipe v5|v6|v9|v10] [--fit-pair | --no-fit-pair]
 
 Steps: compose the data; tokenise it for the pair model; fine-tune the pair model (LoRA) when
 a GPU is present or ``--fit-pair`` is given (otherwise the committed adapters are reused and only
@@ -9,10 +9,11 @@ re-evaluated); train the flag heads with and without the pair model (``replyguar
 its L2 strength, chosen on lines no candidate saw: ``training.train.choose_head``); evaluate
 everything and write cards.
 
-Three recipes: ``v5`` composes the data without the third and fourth hard-case passes
-(``--contrast-scale 0 --voice-scale 0``) and its heads read ``replyguard-pair-v3``; ``v6``
-composes the first three passes (``--voice-scale 0``) and its heads read ``replyguard-pair-v4``;
-``v9`` composes all four and its heads read ``replyguard-pair-v7``.
+Four recipes: ``v5`` composes the data without the third to fifth hard-case passes
+(``--contrast-scale 0 --voice-scale 0 --polarity-scale 0``) and its heads read
+``replyguard-pair-v3``; ``v6`` composes the first three passes and its heads read
+``replyguard-pair-v4``; ``v9`` composes the first four and its heads read ``replyguard-pair-v7``;
+``v10`` composes all five and its heads read ``replyguard-pair-v8``.
 
 The pair model is made in four steps, as it was made: ``replyguard-pair-v1`` from scratch on
 the conversations without the hard-case passes (``--hard-scale 0``; 7 epochs, minutes on a GPU,
@@ -24,7 +25,10 @@ for one epoch on the full data in which the rows of the defensive families (``co
 ``defensive``, ``reword``) are seen twice and 25% of the others replayed (about 15 minutes on
 2 CPU cores), which v6's heads read; ``replyguard-pair-v7``, continued from v3 the same way on the
 four-pass data with the ``voice`` family focused too and the four other flags held to pair-v3's
-logits (``--keep``; about 16 minutes on 2 CPU cores), which v9's heads read.
+logits (``--keep``; about 16 minutes on 2 CPU cores), which v9's heads read;
+``replyguard-pair-v8``, the same continuation on the five-pass data with the ``polarity`` family
+(minimal pairs: the same words blaming the customer or turned to blame nobody) focused too,
+which v10's heads read.
 """
 
 from __future__ import annotations
@@ -38,17 +42,21 @@ PAIR_CONTINUED = "models/replyguard-pair-v2"
 PAIR_SOUP = "models/replyguard-pair-v3"  # the average of PAIR_BASE and PAIR_CONTINUED
 PAIR = "models/replyguard-pair-v4"  # PAIR_SOUP continued on the defensive families
 PAIR_VOICE = "models/replyguard-pair-v7"  # PAIR_SOUP continued on them and the voice pass, other flags kept
+PAIR_POLARITY = "models/replyguard-pair-v8"  # the same on the five-pass data, the polarity pass focused too
 CONTINUE = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.35", "--max-eval", "3000"]
 FOCUS = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.25", "--max-eval", "3000",
          "--focus", "contrast", "defensive", "reword"]
 KEEP = ["--keep", "non_answer", "boilerplate", "ad_to_upset_customer", "missing_empathy"]
 RECIPES = {
-    "v5": {"name": "replyguard-v5", "previous": "models/replyguard-v4", "passes": ["--contrast-scale", "0", "--voice-scale", "0"],
+    "v5": {"name": "replyguard-v5", "previous": "models/replyguard-v4",
+           "passes": ["--contrast-scale", "0", "--voice-scale", "0", "--polarity-scale", "0"],
            "pair": PAIR_SOUP, "pair_fit": None},
-    "v6": {"name": "replyguard-v6", "previous": "models/replyguard-v5", "passes": ["--voice-scale", "0"],
+    "v6": {"name": "replyguard-v6", "previous": "models/replyguard-v5", "passes": ["--voice-scale", "0", "--polarity-scale", "0"],
            "pair": PAIR, "pair_fit": FOCUS},
-    "v9": {"name": "replyguard-v9", "previous": "models/replyguard-v5", "passes": [],
+    "v9": {"name": "replyguard-v9", "previous": "models/replyguard-v5", "passes": ["--polarity-scale", "0"],
            "pair": PAIR_VOICE, "pair_fit": [*FOCUS, "voice", *KEEP]},
+    "v10": {"name": "replyguard-v10", "previous": "models/replyguard-v9", "passes": [],
+            "pair": PAIR_POLARITY, "pair_fit": [*FOCUS, "voice", "polarity", *KEEP]},
 }
 
 
@@ -56,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recipe", choices=sorted(RECIPES), default="v5",
                     help="v5: two hard-case passes, heads over pair-v3; v6: three passes, heads over pair-v4; "
-                         "v9: four passes, heads over pair-v7")
+                         "v9: four passes, heads over pair-v7; v10: five passes, heads over pair-v8")
     ap.add_argument("--name", default=None, help="model name (default: the recipe's)")
     ap.add_argument("--previous", default=None, help="previous model folder for the card (default: the recipe's)")
     ap.add_argument("--data", default="data/generated")
@@ -80,7 +88,8 @@ def plan(args: argparse.Namespace, fit_pair: bool) -> list[list[str]]:
         [py, "-m", "training.build_data", "--out", base_data, "--hard-scale", "0"],
         [py, "-m", "training.train_pair", "bundle", "--data", base_data, "--out", base_bundle],
         [py, "-m", "training.train_pair", "fit", "--bundle", base_bundle, "--out", PAIR_BASE],
-        [py, "-m", "training.build_data", "--out", two_data, "--contrast-scale", "0", "--voice-scale", "0"],
+        [py, "-m", "training.build_data", "--out", two_data, "--contrast-scale", "0", "--voice-scale", "0",
+         "--polarity-scale", "0"],
         [py, "-m", "training.train_pair", "bundle", "--data", two_data, "--out", two_bundle],
         [py, "-m", "training.train_pair", "fit", "--bundle", two_bundle, "--out", PAIR_CONTINUED,
          "--init", PAIR_BASE, *CONTINUE],
