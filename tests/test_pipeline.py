@@ -14,16 +14,28 @@ def _find(steps, *head):
     return [s for s in steps if s[2:2 + len(head)] == list(head)]
 
 
-def test_default_recipe_rebuilds_the_default_model_on_the_two_pass_data():
+def test_default_recipe_rebuilds_the_default_model_on_the_four_pass_data():
     from replyguard.schema import DEFAULT_MODEL
 
     steps = pipeline.plan(_args(), fit_pair=False)
     (data,) = _find(steps, "training.build_data")
-    assert data[data.index("--contrast-scale") + 1] == "0" and data[data.index("--voice-scale") + 1] == "0"
+    assert "--contrast-scale" not in data and "--voice-scale" not in data
     heads = [s for s in _find(steps, "training.train") if "--pair" in s]
     assert len(heads) == 1 and heads[0][heads[0].index("--name") + 1] == DEFAULT_MODEL
-    assert heads[0][heads[0].index("--pair") + 1] == pipeline.PAIR_SOUP
+    assert heads[0][heads[0].index("--pair") + 1] == pipeline.PAIR_VOICE
     assert not _find(steps, "training.train_pair", "fit")  # no GPU asked for: committed adapters reused
+    # no frozen twin is trained for v9 (v5-frozen is the fast option that ships)
+    assert len(_find(steps, "training.train")) == 1 and len(_find(steps, "training.card")) == 1
+
+
+def test_v5_recipe_rebuilds_v5_on_the_two_pass_data_and_its_frozen_twin():
+    steps = pipeline.plan(_args("--recipe", "v5"), fit_pair=False)
+    (data,) = _find(steps, "training.build_data")
+    assert data[data.index("--contrast-scale") + 1] == "0" and data[data.index("--voice-scale") + 1] == "0"
+    names = [s[s.index("--name") + 1] for s in _find(steps, "training.train")]
+    assert names == ["replyguard-v5-frozen", "replyguard-v5"]
+    (heads,) = [s for s in _find(steps, "training.train") if "--pair" in s]
+    assert heads[heads.index("--pair") + 1] == pipeline.PAIR_SOUP
 
 
 def test_v6_recipe_uses_all_passes_and_fits_pair_v4_from_pair_v3_only_when_asked():
@@ -65,16 +77,8 @@ def test_v9_recipe_uses_the_first_four_passes_and_continues_pair_v3_with_the_oth
     assert heads[heads.index("--pair") + 1] == pipeline.PAIR_VOICE and "replyguard-v9" in heads
 
 
-def test_v10_recipe_uses_all_five_passes_and_focuses_the_polarity_pass_too():
-    steps = pipeline.plan(_args("--recipe", "v10"), fit_pair=True)
-    (data,) = [s for s in _find(steps, "training.build_data") if s[s.index("--out") + 1] == "data/generated"]
-    assert not any(a.endswith("-scale") for a in data)
-    last = _find(steps, "training.train_pair", "fit")[-1]
-    assert last[last.index("--out") + 1] == pipeline.PAIR_POLARITY and last[last.index("--init") + 1] == pipeline.PAIR_SOUP
-    assert last[last.index("--focus") + 1:last.index("--keep")] == ["contrast", "defensive", "reword", "voice", "polarity"]
-    (heads,) = [s for s in _find(steps, "training.train") if "--pair" in s]
-    assert heads[heads.index("--pair") + 1] == pipeline.PAIR_POLARITY and "replyguard-v10" in heads
-    # every earlier recipe writes the data without the fifth pass, so its models stay reproducible
-    for old in ("v5", "v6", "v9"):
-        (data,) = [s for s in _find(pipeline.plan(_args("--recipe", old), fit_pair=False), "training.build_data")]
-        assert data[data.index("--polarity-scale") + 1] == "0", old
+def test_every_recipe_writes_the_data_without_the_fifth_pass():
+    """No shipped model was trained on the fifth (polarity) pass, so every recipe turns it off."""
+    for name in pipeline.RECIPES:
+        (data,) = [s for s in _find(pipeline.plan(_args("--recipe", name), fit_pair=False), "training.build_data")]
+        assert data[data.index("--polarity-scale") + 1] == "0", name

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 def test_acceptance_floor(real_analyzer):
     gold = [c for _, c in read_conversations(ACCEPTANCE, gold=True)]
     report = evaluate(gold, real_analyzer.score(gold))
-    # replyguard-v5 measured 0.931 (lowest flag missing_empathy 0.80; v4: 0.963); the floors leave
+    # replyguard-v9 measured 0.941 (lowest flag missing_empathy 0.80; v5: 0.931); the floors leave
     # about one turn of slack
     assert report["all"]["macro_f1"] >= 0.90, report["all"]
     assert report["all"]["boilerplate"]["f1"] >= 0.9

@@ -28,7 +28,7 @@ from training.train import ece
 ROOT = Path(__file__).resolve().parents[1]
 ACCEPTANCE = ROOT.parent / "shared" / "acceptance" / "cases.jsonl"
 HELDOUT = ROOT / "data" / "generated" / "heldout.jsonl"
-NEWEST_PASS = "polarity"  # hard-case family of the latest data pass (training.build_data)
+NEWEST_PASS = "voice"  # hard-case family of the latest data pass (training.build_data)
 
 
 def load_gold(path: Path) -> list:
@@ -153,6 +153,7 @@ def intervals(metrics: dict) -> list[str]:
 def card(path: Path, metrics: dict) -> str:
     config = json.loads((path / "config.json").read_text())
     td = config["training_data"]
+    frozen = path.parent / f"{config.get('name', path.name)}-frozen"  # its twin without the pair model, if shipped
     parts = [f"# {config['name']}", "",
              f"Created {config['created']} by `python -m training.pipeline` (data, training, this card).", "",
              "## What it is",
@@ -228,7 +229,9 @@ def card(path: Path, metrics: dict) -> str:
               "service lines and reviewed on review sentiment only as a proxy.",
               *(["- The pair model was fine-tuned on composed conversations only; its relevance on real e-commerce logs "
                  "(ECD) is above chance but far from solved. It costs one cross-encoder pass per agent turn; "
-                 f"`{config.get('name', 'the model')}-frozen` skips it."] if config.get("pair") else []), ""]
+                 + (f"`{frozen.name}` skips it." if frozen.is_dir() else
+                    "a model without a pair model (such as `replyguard-v5-frozen`) skips it.")]
+               if config.get("pair") else []), ""]
     return "\n".join(parts)
 
 

@@ -1,6 +1,6 @@
 """Regenerate every committed model artefact: data -> pair model -> heads -> evaluation and cards.
 
-    python -m training.pipeline [--recipe v5|v6|v9|v10] [--fit-pair | --no-fit-pair]
+    python -m training.pipeline [--recipe v9|v5|v6] [--fit-pair | --no-fit-pair]
 
 Steps: compose the data; tokenise it for the pair model; fine-tune the pair model (LoRA) when
 a GPU is present or ``--fit-pair`` is given (otherwise the committed adapters are reused and only
@@ -9,11 +9,12 @@ re-evaluated); train the flag heads with and without the pair model (``replyguar
 its L2 strength, chosen on lines no candidate saw: ``training.train.choose_head``); evaluate
 everything and write cards.
 
-Four recipes: ``v5`` composes the data without the third to fifth hard-case passes
+Three recipes: ``v5`` composes the data without the third to fifth hard-case passes
 (``--contrast-scale 0 --voice-scale 0 --polarity-scale 0``) and its heads read
 ``replyguard-pair-v3``; ``v6`` composes the first three passes and its heads read
-``replyguard-pair-v4``; ``v9`` composes the first four and its heads read ``replyguard-pair-v7``;
-``v10`` composes all five and its heads read ``replyguard-pair-v8``.
+``replyguard-pair-v4``; ``v9`` (the default) composes the first four and its heads read
+``replyguard-pair-v7``. The fifth pass (``polarity``) is composed by default but no shipped model
+was trained on it (see the README's model history).
 
 The pair model is made in four steps, as it was made: ``replyguard-pair-v1`` from scratch on
 the conversations without the hard-case passes (``--hard-scale 0``; 7 epochs, minutes on a GPU,
@@ -25,10 +26,7 @@ for one epoch on the full data in which the rows of the defensive families (``co
 ``defensive``, ``reword``) are seen twice and 25% of the others replayed (about 15 minutes on
 2 CPU cores), which v6's heads read; ``replyguard-pair-v7``, continued from v3 the same way on the
 four-pass data with the ``voice`` family focused too and the four other flags held to pair-v3's
-logits (``--keep``; about 16 minutes on 2 CPU cores), which v9's heads read;
-``replyguard-pair-v8``, the same continuation on the five-pass data with the ``polarity`` family
-(minimal pairs: the same words blaming the customer or turned to blame nobody) focused too,
-which v10's heads read.
+logits (``--keep``; about 16 minutes on 2 CPU cores), which v9's heads read.
 """
 
 from __future__ import annotations
@@ -42,7 +40,6 @@ PAIR_CONTINUED = "models/replyguard-pair-v2"
 PAIR_SOUP = "models/replyguard-pair-v3"  # the average of PAIR_BASE and PAIR_CONTINUED
 PAIR = "models/replyguard-pair-v4"  # PAIR_SOUP continued on the defensive families
 PAIR_VOICE = "models/replyguard-pair-v7"  # PAIR_SOUP continued on them and the voice pass, other flags kept
-PAIR_POLARITY = "models/replyguard-pair-v8"  # the same on the five-pass data, the polarity pass focused too
 CONTINUE = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.35", "--max-eval", "3000"]
 FOCUS = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.25", "--max-eval", "3000",
          "--focus", "contrast", "defensive", "reword"]
@@ -50,21 +47,20 @@ KEEP = ["--keep", "non_answer", "boilerplate", "ad_to_upset_customer", "missing_
 RECIPES = {
     "v5": {"name": "replyguard-v5", "previous": "models/replyguard-v4",
            "passes": ["--contrast-scale", "0", "--voice-scale", "0", "--polarity-scale", "0"],
-           "pair": PAIR_SOUP, "pair_fit": None},
+           "pair": PAIR_SOUP, "pair_fit": None, "frozen": True},
     "v6": {"name": "replyguard-v6", "previous": "models/replyguard-v5", "passes": ["--voice-scale", "0", "--polarity-scale", "0"],
-           "pair": PAIR, "pair_fit": FOCUS},
+           "pair": PAIR, "pair_fit": FOCUS, "frozen": True},
     "v9": {"name": "replyguard-v9", "previous": "models/replyguard-v5", "passes": ["--polarity-scale", "0"],
-           "pair": PAIR_VOICE, "pair_fit": [*FOCUS, "voice", *KEEP]},
-    "v10": {"name": "replyguard-v10", "previous": "models/replyguard-v9", "passes": [],
-            "pair": PAIR_POLARITY, "pair_fit": [*FOCUS, "voice", "polarity", *KEEP]},
+           "pair": PAIR_VOICE, "pair_fit": [*FOCUS, "voice", *KEEP], "frozen": False,  # v5-frozen stays the fast option
+           "compare": ["--compare", "models/replyguard-v6"]},
 }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--recipe", choices=sorted(RECIPES), default="v5",
+    ap.add_argument("--recipe", choices=sorted(RECIPES), default="v9",
                     help="v5: two hard-case passes, heads over pair-v3; v6: three passes, heads over pair-v4; "
-                         "v9: four passes, heads over pair-v7; v10: five passes, heads over pair-v8")
+                         "v9 (default): four passes, heads over pair-v7")
     ap.add_argument("--name", default=None, help="model name (default: the recipe's)")
     ap.add_argument("--previous", default=None, help="previous model folder for the card (default: the recipe's)")
     ap.add_argument("--data", default="data/generated")
@@ -103,11 +99,12 @@ def plan(args: argparse.Namespace, fit_pair: bool) -> list[list[str]]:
         [py, "-m", "training.soup_pair", "--adapters", PAIR_BASE, PAIR_CONTINUED, "--out", PAIR_SOUP],
         *([focus_step] if fit_pair and recipe["pair_fit"] else []),
         [py, "-m", "training.train_pair", "card", "--adapter", pair, "--data", args.data, "--bundle", args.bundle],
-        [py, "-m", "training.train", "--data", args.data, "--out", f"models/{frozen}", "--name", frozen],
+        *([[py, "-m", "training.train", "--data", args.data, "--out", f"models/{frozen}", "--name", frozen]]
+          if recipe["frozen"] else []),
         [py, "-m", "training.train", "--data", args.data, "--out", f"models/{name}", "--name", name,
          "--pair", pair],
-        [py, "-m", "training.card", "--model", frozen],
-        [py, "-m", "training.card", "--model", name, "--compare", f"models/{frozen}",
+        *([[py, "-m", "training.card", "--model", frozen]] if recipe["frozen"] else []),
+        [py, "-m", "training.card", "--model", name, *recipe.get("compare", [f"models/{frozen}"] if recipe["frozen"] else []),
          *(["--previous", previous] if previous else [])],
     ]
     return steps

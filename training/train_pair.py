@@ -434,7 +434,10 @@ def card(adapter: Path, data: Path, bundle_dir: Path, logits_dir: Path | None) -
                + (f"row of the hard-case families {', '.join(tr['focus'])}" if tr.get("focus") else "hard-case row")
                + f" {tr['hard_repeat']}×, {tr['replay']:.0%} of the "
                f"other rows replayed — learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, device "
-               f"`{tr['device']}` ({tr['seconds']:.0f} s)."] if tr.get("init") else
+               f"`{tr['device']}` ({tr['seconds']:.0f} s)."
+               + (f" The flags {', '.join(tr['keep'])} learned from no labels: their logits were held to "
+                  f"`{Path(tr['init']).name}`'s (`--keep`, squared logit difference, weight {tr.get('keep_weight', 1.0):g})."
+                  if tr.get("keep") else "")] if tr.get("init") else
               [f"- {tr['epochs']} epochs, learning rate {tr['lr']}, batch {tr['batch']}, seed {tr['seed']}, "
                f"device `{tr['device']}` ({tr['seconds']:.0f} s); the configuration was picked on *valid* mean F1 "
                "among the ones tried (`sweep.json`; the winner's epochs in `training.json`). On a 2-core CPU the same "
