@@ -36,6 +36,8 @@ def test_v5_recipe_rebuilds_v5_on_the_two_pass_data_and_its_frozen_twin():
     assert names == ["replyguard-v5-frozen", "replyguard-v5"]
     (heads,) = [s for s in _find(steps, "training.train") if "--pair" in s]
     assert heads[heads.index("--pair") + 1] == pipeline.PAIR_SOUP
+    card = _find(steps, "training.card", "--model", "replyguard-v5")[0]
+    assert card[card.index("--compare") + 1] == "models/replyguard-v5-frozen"
 
 
 def test_v6_recipe_uses_all_passes_and_fits_pair_v4_from_pair_v3_only_when_asked():

@@ -52,7 +52,7 @@ RECIPES = {
            "pair": PAIR, "pair_fit": FOCUS, "frozen": True},
     "v9": {"name": "replyguard-v9", "previous": "models/replyguard-v5", "passes": ["--polarity-scale", "0"],
            "pair": PAIR_VOICE, "pair_fit": [*FOCUS, "voice", *KEEP], "frozen": False,  # v5-frozen stays the fast option
-           "compare": ["--compare", "models/replyguard-v6"]},
+           "compare": ["models/replyguard-v6"]},
 }
 
 
@@ -78,6 +78,7 @@ def plan(args: argparse.Namespace, fit_pair: bool) -> list[list[str]]:
     pair = recipe["pair"]
     py = sys.executable
     frozen = f"{name}-frozen"
+    compare = recipe.get("compare", [f"models/{frozen}"])  # other models in the card's tables
     base_data, base_bundle = f"{args.data}-base", f"{args.bundle}-base"
     two_data, two_bundle = f"{args.data}-two-passes", f"{args.bundle}-two-passes"
     fit_steps = [
@@ -104,7 +105,7 @@ def plan(args: argparse.Namespace, fit_pair: bool) -> list[list[str]]:
         [py, "-m", "training.train", "--data", args.data, "--out", f"models/{name}", "--name", name,
          "--pair", pair],
         *([[py, "-m", "training.card", "--model", frozen]] if recipe["frozen"] else []),
-        [py, "-m", "training.card", "--model", name, *recipe.get("compare", [f"models/{frozen}"] if recipe["frozen"] else []),
+        [py, "-m", "training.card", "--model", name, "--compare", *compare,
          *(["--previous", previous] if previous else [])],
     ]
     return steps
