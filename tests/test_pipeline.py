@@ -82,5 +82,5 @@ def test_v9_recipe_uses_the_first_four_passes_and_continues_pair_v3_with_the_oth
 def test_every_recipe_writes_the_data_without_the_fifth_pass():
     """No shipped model was trained on the fifth (polarity) pass, so every recipe turns it off."""
     for name in pipeline.RECIPES:
-        (data,) = [s for s in _find(pipeline.plan(_args("--recipe", name), fit_pair=False), "training.build_data")]
+        (data,) = _find(pipeline.plan(_args("--recipe", name), fit_pair=False), "training.build_data")
         assert data[data.index("--polarity-scale") + 1] == "0", name

@@ -1089,7 +1089,7 @@ class HardComposer(Composer):
         nothing away. As in ``voice``, only ``defensive`` is asserted for the turned line."""
         rng = self.rng
         pairs = self.h("polarity")
-        follow = (self.h("blamed_back") or []) + self.stock["impatient_followup"]
+        follow = self.h("blamed_back") + self.stock["impatient_followup"]
         d, sc, turns, miss = self.opening()
         unsure = {"non_answer", "boilerplate", "missing_empathy"}
         for k in range(2 if rng.random() < 0.5 else 1):
@@ -1443,20 +1443,16 @@ def main() -> None:
         convs += later_pass(split, args.langs, args.seed, "hard3",
                             CONTRAST_TOTAL[split] * args.hard_scale * args.contrast_scale, CONTRAST_LANG_SHARE,
                             {"contrast": 1.0})
-        convs += later_pass(split, args.langs, args.seed, "hard4",
-                            VOICE_TOTAL[split] * args.hard_scale * args.voice_scale, VOICE_LANG_SHARE,
-                            {"voice": 1.0})
-        if args.voice_scale > 0:
-            voice_rng = random.Random(f"{args.seed}-{split}-voice-lines")
-            for lang in args.langs:
-                lines += list(pass_signal_lines(lang, split, voice_rng, VOICE_LINE_SIGNALS))
-        convs += later_pass(split, args.langs, args.seed, "hard5",
-                            POLARITY_TOTAL[split] * args.hard_scale * args.polarity_scale, POLARITY_LANG_SHARE,
-                            {"polarity": 1.0})
-        if args.polarity_scale > 0:
-            polarity_rng = random.Random(f"{args.seed}-{split}-polarity-lines")
-            for lang in args.langs:
-                lines += list(pass_signal_lines(lang, split, polarity_rng, POLARITY_LINE_SIGNALS))
+        # the passes with bank lines of their own: conversations, then those lines as signal lines
+        for tag, family, total, scale, share, signals in (
+                ("hard4", "voice", VOICE_TOTAL, args.voice_scale, VOICE_LANG_SHARE, VOICE_LINE_SIGNALS),
+                ("hard5", "polarity", POLARITY_TOTAL, args.polarity_scale, POLARITY_LANG_SHARE, POLARITY_LINE_SIGNALS)):
+            convs += later_pass(split, args.langs, args.seed, tag, total[split] * args.hard_scale * scale, share,
+                                {family: 1.0})
+            if scale > 0:
+                line_rng = random.Random(f"{args.seed}-{split}-{family}-lines")
+                for lang in args.langs:
+                    lines += list(pass_signal_lines(lang, split, line_rng, signals))
         write_jsonl(out / f"{split}.jsonl", convs)
         write_jsonl(out / f"lines_{split}.jsonl", lines)
         n_turns = sum(t["role"] == "agent" for c in convs for t in c["turns"])
