@@ -78,7 +78,13 @@ def plan(args: argparse.Namespace, fit_pair: bool) -> list[list[str]]:
     pair = recipe["pair"]
     py = sys.executable
     frozen = f"{name}-frozen"
-    compare = recipe.get("compare", [f"models/{frozen}"])  # other models in the card's tables
+    # the twin without the pair model (trained and carded only when the recipe ships one)
+    twin_train = [[py, "-m", "training.train", "--data", args.data, "--out", f"models/{frozen}", "--name", frozen]]
+    twin_card = [[py, "-m", "training.card", "--model", frozen]]
+    if not recipe["frozen"]:
+        twin_train = twin_card = []
+    # other models in the card's tables: the recipe's list, else the twin when there is one
+    compare = recipe.get("compare", [f"models/{frozen}"] if recipe["frozen"] else [])
     base_data, base_bundle = f"{args.data}-base", f"{args.bundle}-base"
     two_data, two_bundle = f"{args.data}-two-passes", f"{args.bundle}-two-passes"
     fit_steps = [
@@ -100,12 +106,11 @@ def plan(args: argparse.Namespace, fit_pair: bool) -> list[list[str]]:
         [py, "-m", "training.soup_pair", "--adapters", PAIR_BASE, PAIR_CONTINUED, "--out", PAIR_SOUP],
         *([focus_step] if fit_pair and recipe["pair_fit"] else []),
         [py, "-m", "training.train_pair", "card", "--adapter", pair, "--data", args.data, "--bundle", args.bundle],
-        *([[py, "-m", "training.train", "--data", args.data, "--out", f"models/{frozen}", "--name", frozen]]
-          if recipe["frozen"] else []),
+        *twin_train,
         [py, "-m", "training.train", "--data", args.data, "--out", f"models/{name}", "--name", name,
          "--pair", pair],
-        *([[py, "-m", "training.card", "--model", frozen]] if recipe["frozen"] else []),
-        [py, "-m", "training.card", "--model", name, "--compare", *compare,
+        *twin_card,
+        [py, "-m", "training.card", "--model", name, *(["--compare", *compare] if compare else []),
          *(["--previous", previous] if previous else [])],
     ]
     return steps
