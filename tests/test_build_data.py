@@ -37,7 +37,7 @@ def test_later_pass_is_appended_after_everything_else(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     later = [i for i, c in enumerate(convs) if "-hard2-" in c["id"]]
-    n_after = sum(any(f"-hard{k}-" in c["id"] for k in (3, 4, 5)) for c in convs)  # the third to fifth passes follow
+    n_after = sum(any(f"-hard{k}-" in c["id"] for k in (3, 4, 5, 6)) for c in convs)  # the third to sixth passes follow
     assert later and later == list(range(len(convs) - n_after - len(later), len(convs) - n_after))
     assert {c["scenario"].split(":")[1] for c in convs if "-hard2-" in c["id"]} == {"threat", "reword", "repeat_far"}
 
@@ -49,7 +49,7 @@ def test_contrast_pass_is_appended_last_and_labels_only_what_it_knows(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     third = [i for i, c in enumerate(convs) if "-hard3-" in c["id"]]
-    n_after = sum("-hard4-" in c["id"] or "-hard5-" in c["id"] for c in convs)
+    n_after = sum(any(f"-hard{k}-" in c["id"] for k in (4, 5, 6)) for c in convs)
     assert third and third == list(range(len(convs) - n_after - len(third), len(convs) - n_after))
     seen = set()
     for split in ("train", "valid", "heldout"):
@@ -73,9 +73,10 @@ def test_contrast_pass_is_appended_last_and_labels_only_what_it_knows(built):
 
 @pytest.mark.parametrize("off, dropped, adds_lines", [
     (["--contrast-scale", "0"], ("-hard3-",), False),
-    (["--voice-scale", "0", "--polarity-scale", "0"], ("-hard4-", "-hard5-"), True),
-    (["--polarity-scale", "0"], ("-hard5-",), True),
-], ids=["third", "fourth-and-fifth", "fifth"])
+    (["--voice-scale", "0", "--polarity-scale", "0", "--tone-scale", "0"], ("-hard4-", "-hard5-", "-hard6-"), True),
+    (["--polarity-scale", "0", "--tone-scale", "0"], ("-hard5-", "-hard6-"), True),
+    (["--tone-scale", "0"], ("-hard6-",), True),
+], ids=["third", "fourth-to-sixth", "fifth-and-sixth", "sixth"])
 def test_a_later_pass_turned_off_writes_the_earlier_data_byte_for_byte(built, tmp_path, off, dropped, adds_lines):
     """Adding a pass must not move a single earlier conversation or signal line (the models
     trained before it stay comparable on the same held-out turns): with the pass turned off the
@@ -102,8 +103,8 @@ def test_voice_pass_is_appended_last_and_labels_only_what_it_knows(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     fourth = [i for i, c in enumerate(convs) if "-hard4-" in c["id"]]
-    n_fifth = sum("-hard5-" in c["id"] for c in convs)
-    assert fourth and fourth == list(range(len(convs) - n_fifth - len(fourth), len(convs) - n_fifth))
+    n_later = sum("-hard5-" in c["id"] or "-hard6-" in c["id"] for c in convs)
+    assert fourth and fourth == list(range(len(convs) - n_later - len(fourth), len(convs) - n_later))
     seen = set()
     for split in ("train", "valid", "heldout"):
         for c in rows(out / f"{split}.jsonl"):
@@ -133,7 +134,8 @@ def test_polarity_pass_is_appended_last_and_labels_only_who_is_blamed(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     fifth = [i for i, c in enumerate(convs) if "-hard5-" in c["id"]]
-    assert fifth and fifth == list(range(len(convs) - len(fifth), len(convs)))
+    n_sixth = sum("-hard6-" in c["id"] for c in convs)
+    assert fifth and fifth == list(range(len(convs) - n_sixth - len(fifth), len(convs) - n_sixth))
     sides = [{p[k] for p in HARD["polarity"]} for k in (0, 1)]
     seen = set()
     for split in ("train", "valid", "heldout"):
@@ -152,6 +154,33 @@ def test_polarity_pass_is_appended_last_and_labels_only_who_is_blamed(built):
                 assert nearest in sides[0 if blames else 1], (t, nearest)
     assert {"hard_polarity_blame", "hard_polarity_turned", "hard_polarity_blame_again",
             "hard_polarity_turned_again"} <= seen
+
+
+def test_tone_pass_is_appended_last_and_labels_only_what_it_knows(built):
+    """Sixth pass (English only): its blame lines (dismissing, tone-policing, talking down,
+    blame as a fact) are defensive; its sympathy, reassurance, holds and refusals with a way
+    forward are scored as not defensive, and nothing else about them is asserted."""
+    from training.banks.hard_en import HARD
+
+    out, _ = built
+    convs = rows(out / "train.jsonl")
+    sixth = [i for i, c in enumerate(convs) if "-hard6-" in c["id"]]
+    assert sixth and sixth == list(range(len(convs) - len(sixth), len(convs)))
+    blame, others = set(HARD["blame_tone"]), set(HARD["ack_tone"]) | set(HARD["own_tone"])
+    seen = set()
+    for split in ("train", "valid", "heldout"):
+        for c in rows(out / f"{split}.jsonl"):
+            if "-hard6-" not in c["id"]:
+                continue
+            assert c["scenario"].startswith("hard:tone:") and c["lang"] == "en", c["id"]
+            for t in [t for t in c["turns"] if t["role"] == "agent"]:
+                seen.add(t["move"])
+                blames = t["move"].startswith("hard_tone_blame")
+                assert ("defensive" in t["gold"]) == blames and "defensive" not in t["skip"], t
+                if t["move"].startswith("hard_tone_own"):
+                    nearest = max(blame | others, key=lambda line: SequenceMatcher(None, words(line), words(t["text"])).ratio())
+                    assert nearest in others, (t, nearest)
+    assert {"hard_tone_blame", "hard_tone_ack_bare", "hard_tone_ack_answer", "hard_tone_own"} <= seen
 
 
 def test_without_hard_passes_only_main_conversations(built):
@@ -187,7 +216,7 @@ def test_heldout_threat_and_wording_lines_never_reach_training(built):
     from training.build_data import split_of
 
     held = [x for k in ("threat", "blame_more", "ack_more", "blame_calm", "lookalike", "ack_voice", "greet_voice",
-                        "blame_voice", "own_voice", "polarity") for x in HARD[k]
+                        "blame_voice", "own_voice", "polarity", "blame_tone", "ack_tone", "own_tone") for x in HARD[k]
             if split_of(json.dumps(x, ensure_ascii=False)) == "heldout"]
     held = [line for x in held for line in ([x] if isinstance(x, str) else x)]  # a pair is held out whole
     assert held

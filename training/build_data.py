@@ -585,7 +585,7 @@ HARD_MIX = {  # family -> weight (English doubles defensive and the ad families)
 
 # family -> the hard-bank key it cannot do without (the others fall back to the main banks)
 HARD_NEEDS = {"rejected": "rejected", "busy": "busy", "sarcasm": "sarcasm", "threat": "threat", "voice": "blame_voice",
-              "polarity": "polarity"}
+              "polarity": "polarity", "tone": "blame_tone"}
 LATER_TOTAL = {"train": 1200, "valid": 600, "heldout": 300}  # second hard-case pass, all languages
 LATER_MIX = {"threat": 1.0, "reword": 1.2, "repeat_far": 0.8}  # family -> weight (a family runs where its bank has lines)
 CONTRAST_TOTAL = {"train": 1000, "valid": 500, "heldout": 250}  # third pass: defensive or its look-alike
@@ -594,6 +594,8 @@ VOICE_TOTAL = {"train": 1000, "valid": 500, "heldout": 300}  # fourth pass: the 
 VOICE_LANG_SHARE = {"en": 1.0, "zh-Hans": 0.0, "zh-Hant": 0.0}  # English only (its banks hold the lines)
 POLARITY_TOTAL = {"train": 1200, "valid": 600, "heldout": 200}  # fifth pass: who is blamed, in minimal pairs
 POLARITY_LANG_SHARE = VOICE_LANG_SHARE  # English only (its bank holds the pairs)
+TONE_TOTAL = {"train": 1000, "valid": 500, "heldout": 300}  # sixth pass: dismissing, tone-policing, blame as fact
+TONE_LANG_SHARE = VOICE_LANG_SHARE  # English only (its banks hold the lines)
 
 
 class HardComposer(Composer):
@@ -621,6 +623,10 @@ class HardComposer(Composer):
                    that takes the blame itself are not.
     polarity       (fifth pass) one line of a minimal pair: blame ("it's on you, not us"), defensive,
                    or the same words turned so that nobody is blamed ("it's on us, not you"), not.
+    tone           (sixth pass) the ``voice`` moves with banks of their own: dismissing the complaint,
+                   policing the customer's tone, talking down and blame stated as a fact about what the
+                   customer did (defensive), next to sympathy, reassurance, holds, checks and refusals
+                   with a way forward (not).
     """
 
     def __init__(self, lang: str, split: str, rng: random.Random) -> None:
@@ -1045,39 +1051,44 @@ class HardComposer(Composer):
         you're coming from"), a help-desk greeting sent after the question ("what seems to be the
         issue?") and a reply that takes the blame itself ("that one's on us"). As in ``contrast``,
         only ``defensive`` is asserted for a reply whose other labels depend on the question."""
+        return self._register_pass(cid, "voice", self.h("blame_voice"),
+                                   self.h("ack_voice") or self.h("ack_more") or self.stock["bare_empathy"],
+                                   self.h("greet_voice") or self.h("greet_more") or self.stock["greeting"],
+                                   self.h("own_voice") or self.h("lookalike") or self.stock["hold"])
+
+    def _register_pass(self, cid: str, family: str, blames: list, acks: list, greets: list, owns: list) -> dict:
+        """One conversation of a register pass (``voice``, ``tone``): a blaming reply (defensive),
+        a bare or answering acknowledgement, a late greeting or a reply that blames nobody; then,
+        half the time, a customer who pushes back and one more of them."""
         rng = self.rng
-        blames = self.h("blame_voice")
-        acks = self.h("ack_voice") or self.h("ack_more") or self.stock["bare_empathy"]
-        greets = self.h("greet_voice") or self.h("greet_more") or self.stock["greeting"]
-        owns = self.h("own_voice") or self.h("lookalike") or self.stock["hold"]
         d, sc, turns, miss = self.opening()
         unsure = {"non_answer", "boilerplate", "missing_empathy"}
         blame = ({"defensive"}, {"non_answer", "missing_empathy"})
         r = rng.random()
         if r < 0.35:
-            turns.append(self.a(self.c(blames), *blame, "voice_blame"))
+            turns.append(self.a(self.c(blames), *blame, f"{family}_blame"))
         elif r < 0.5:  # a bare acknowledgement: empathy present, nothing else
-            turns.append(self.a(self.c(acks), {"boilerplate", "non_answer"}, set(), "voice_ack_bare"))
+            turns.append(self.a(self.c(acks), {"boilerplate", "non_answer"}, set(), f"{family}_ack_bare"))
         elif r < 0.62:  # acknowledgement + the answer: clean
             turns.append(self.a(self.join(self.c(acks), self.c(sc[rng.choice(["answer", "action"])])),
-                                set(), set(), "voice_ack_answer"))
+                                set(), set(), f"{family}_ack_answer"))
         elif r < 0.76:  # a greeting after the customer already asked
             turns.append(self.a(self.c(greets), {"non_answer", "boilerplate"} | miss, set(),
-                                "voice_greet_late"))
+                                f"{family}_greet_late"))
         else:
-            turns.append(self.a(self.c(owns), set(), unsure, "voice_own"))
+            turns.append(self.a(self.c(owns), set(), unsure, f"{family}_own"))
         if rng.random() < 0.5:
             turns.append(self.u(self.noise.customer(self.c(self.h("blamed_back") or self.stock["impatient_followup"]),
                                                     True)))
             r = rng.random()
             if r < 0.35:
-                turns.append(self.a(self.c(blames), *blame, "voice_blame_again"))
+                turns.append(self.a(self.c(blames), *blame, f"{family}_blame_again"))
             elif r < 0.7:
                 turns.append(self.a(self.join(self.c(acks), self.c(sc[rng.choice(["answer", "action"])])),
-                                    set(), set(), "voice_ack_answer_again"))
+                                    set(), set(), f"{family}_ack_answer_again"))
             else:
-                turns.append(self.a(self.c(owns), set(), unsure, "voice_own_again"))
-        return self.conv(cid, "voice", d, sc["id"], turns)
+                turns.append(self.a(self.c(owns), set(), unsure, f"{family}_own_again"))
+        return self.conv(cid, family, d, sc["id"], turns)
 
     # -- 12. who is blamed, in minimal pairs -----------------------------------------------------
     def polarity(self, cid: str) -> dict:
@@ -1102,6 +1113,16 @@ class HardComposer(Composer):
             else:
                 turns.append(self.a(turned, set(), unsure, "polarity_turned" + "_again" * k))
         return self.conv(cid, "polarity", d, sc["id"], turns)
+
+    # -- 13. dismissing, tone-policing, talking down, blame as a fact; and their look-alikes -----
+    def tone(self, cid: str) -> dict:
+        """The ``voice`` moves with the sixth pass's banks: defensive lines that dismiss the
+        complaint, police the customer's tone, talk down or state blame as a bare fact about what
+        the customer did, next to everyday sympathy and replies that reassure, hold, check, refuse
+        with a way forward or own the problem (``blame_tone``, ``ack_tone``, ``own_tone``)."""
+        return self._register_pass(cid, "tone", self.h("blame_tone"), self.h("ack_tone") or self.h("ack_voice"),
+                                   self.h("greet_voice") or self.h("greet_more") or self.stock["greeting"],
+                                   self.h("own_tone") or self.h("own_voice"))
 
     def conversations(self, n: int, prefix: str, families: dict | None = None) -> Iterator[dict]:  # type: ignore[override]
         """``n`` hard conversations, families drawn by weight: ``HARD_MIX`` (English doubles
@@ -1278,6 +1299,11 @@ POLARITY_LINE_SIGNALS = {  # the fifth pass's pairs: (bank key, side) -> signal 
     ("polarity", 0): {"defensive": 1, "ack": 0},
     ("polarity", 1): {"defensive": 0, "promo": 0},
 }
+TONE_LINE_SIGNALS = {  # the sixth pass's single lines -> signal labels, written only with that pass
+    "blame_tone": {"defensive": 1, "ack": 0, "stock": 0},
+    "ack_tone": {"ack": 1, "stock": 1, "defensive": 0, "promo": 0},
+    "own_tone": {"defensive": 0, "promo": 0},
+}
 
 
 def pass_signal_lines(lang: str, split: str, rng: random.Random, table: dict) -> Iterator[dict]:
@@ -1402,6 +1428,9 @@ def main() -> None:
     ap.add_argument("--polarity-scale", type=float, default=1.0,
                     help="scale of the fifth pass (who is blamed, in English minimal pairs; 1.0: 1200 train, 600 valid, "
                          "200 heldout); 0 writes the data the four-pass models were trained on")
+    ap.add_argument("--tone-scale", type=float, default=1.0,
+                    help="scale of the sixth pass (dismissing, tone-policing, blame as a fact, and look-alikes, in "
+                         "English; 1.0: 1000 train, 500 valid, 300 heldout); 0 leaves it out")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--langs", nargs="*", default=list(BANK_MODULES))
     ap.add_argument("--splits", nargs="*", default=list(SPLITS), choices=SPLITS,
@@ -1446,7 +1475,8 @@ def main() -> None:
         # the passes with bank lines of their own: conversations, then those lines as signal lines
         for tag, family, total, scale, share, signals in (
                 ("hard4", "voice", VOICE_TOTAL, args.voice_scale, VOICE_LANG_SHARE, VOICE_LINE_SIGNALS),
-                ("hard5", "polarity", POLARITY_TOTAL, args.polarity_scale, POLARITY_LANG_SHARE, POLARITY_LINE_SIGNALS)):
+                ("hard5", "polarity", POLARITY_TOTAL, args.polarity_scale, POLARITY_LANG_SHARE, POLARITY_LINE_SIGNALS),
+                ("hard6", "tone", TONE_TOTAL, args.tone_scale, TONE_LANG_SHARE, TONE_LINE_SIGNALS)):
             convs += later_pass(split, args.langs, args.seed, tag, total[split] * args.hard_scale * scale, share,
                                 {family: 1.0})
             if scale > 0:

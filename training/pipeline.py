@@ -13,8 +13,9 @@ Three recipes: ``v5`` composes the data without the third to fifth hard-case pas
 (``--contrast-scale 0 --voice-scale 0 --polarity-scale 0``) and its heads read
 ``replyguard-pair-v3``; ``v6`` composes the first three passes and its heads read
 ``replyguard-pair-v4``; ``v9`` (the default) composes the first four and its heads read
-``replyguard-pair-v7``. The fifth pass (``polarity``) is composed by default but no shipped model
-was trained on it (see the README's model history).
+``replyguard-pair-v7``. The fifth and sixth passes (``polarity``, ``tone``) are composed by default
+but no shipped model was trained on them (every recipe turns them off; see the README's model
+history).
 
 The pair model is made in four steps, as it was made: ``replyguard-pair-v1`` from scratch on
 the conversations without the hard-case passes (``--hard-scale 0``; 7 epochs, minutes on a GPU,
@@ -46,11 +47,11 @@ FOCUS = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.2
 KEEP = ["--keep", "non_answer", "boilerplate", "ad_to_upset_customer", "missing_empathy"]
 RECIPES = {
     "v5": {"name": "replyguard-v5", "previous": "models/replyguard-v4",
-           "passes": ["--contrast-scale", "0", "--voice-scale", "0", "--polarity-scale", "0"],
+           "passes": ["--contrast-scale", "0", "--voice-scale", "0", "--polarity-scale", "0", "--tone-scale", "0"],
            "pair": PAIR_SOUP, "pair_fit": None, "frozen": True},
-    "v6": {"name": "replyguard-v6", "previous": "models/replyguard-v5", "passes": ["--voice-scale", "0", "--polarity-scale", "0"],
+    "v6": {"name": "replyguard-v6", "previous": "models/replyguard-v5", "passes": ["--voice-scale", "0", "--polarity-scale", "0", "--tone-scale", "0"],
            "pair": PAIR, "pair_fit": FOCUS, "frozen": True},
-    "v9": {"name": "replyguard-v9", "previous": "models/replyguard-v5", "passes": ["--polarity-scale", "0"],
+    "v9": {"name": "replyguard-v9", "previous": "models/replyguard-v5", "passes": ["--polarity-scale", "0", "--tone-scale", "0"],
            "pair": PAIR_VOICE, "pair_fit": [*FOCUS, "voice", *KEEP], "frozen": False,  # v5-frozen stays the fast option
            "compare": ["models/replyguard-v6"]},
 }

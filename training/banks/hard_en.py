@@ -860,3 +860,130 @@ HARD.update({
         ["Don't take it out on me because your day went wrong.", "Sorry this has made your day worse."],
     ],
 })
+
+# -- tone (a sixth pass, ``HardComposer.tone``): on the *valid* split, with folds that hold out
+#    the reply text, English `defensive` errors fell into classes the earlier banks cover with
+#    few lines: dismissing the complaint ("the outcome will be the same"), policing the
+#    customer's tone, talking down, and blame stated as a bare fact about what the customer did
+#    (no "fault" or "mistake" in it) were missed; reassurance, holds and checks sent to an angry
+#    customer, and colloquial sympathy were flagged. Each class gets many wordings here, none
+#    copied from another bank.
+#   blame_tone  dismissing, tone-policing, condescending, blame-as-fact, "why complain": defensive
+#   ack_tone    sympathy in everyday English (empathy, nothing specific, no blame)
+#   own_tone    reassurance, holds, checks, firm refusals with a reason and a way forward,
+#               owning the problem: not defensive
+HARD.update({
+    "blame_tone": [
+        # dismissing the complaint
+        "Complain all you like, it won't change anything.", "You can escalate if you want, you'll get the same answer.",
+        "Shouting at me won't make the parcel arrive any faster.", "That's just how it works, take it or leave it.",
+        "Not sure what else you expected, honestly.", "It is what it is.", "Nothing I can do, so there's no point going on about it.",
+        "Write a review if it makes you feel better.", "Feel free to leave, plenty of customers are happy with us.",
+        "You're making a big deal out of a few days.", "I think you're blowing this way out of proportion.",
+        "It's only five pounds, I don't see the problem.", "Plenty of people wait longer than you and don't kick up a fuss.",
+        "Ask as many times as you want, the answer is still no.", "Threatening us isn't going to get you anywhere.",
+        "You're free to take your business elsewhere.", "So what do you want, a medal for waiting?",
+        "Not really our concern, to be fair.", "Whatever you say.", "Sure, if that's how you want to see it.",
+        # policing the customer's tone
+        "There's no need to take that tone with me.", "Lose the attitude and we can talk.", "I won't be spoken to like that.",
+        "If you can't be civil, this chat is over.", "Mind your language or I'll close the ticket.",
+        "You catch more flies with honey, you know.", "Being rude won't help your case.", "Try asking nicely next time.",
+        "I'll help you once you've calmed yourself down.", "Typing in capitals doesn't make you right.",
+        "I'm a person too, so less of the shouting please.", "Keep it polite or I'm ending this.",
+        # talking down, lecturing
+        "As I've already told you twice, read the email.", "It's really not that complicated.", "Surely you can work out how to press a button.",
+        "Most people manage this without needing help.", "I'll say it slowly: the order is not refundable.",
+        "Let me explain this again, since you clearly missed it.", "It's all on the website if you'd bothered to look.",
+        "Everyone else seems to understand the instructions.", "You really ought to know how your own account works.",
+        "This is basic stuff, to be honest.", "Perhaps read the terms before you buy next time.", "A little common sense would have avoided this.",
+        "You'll find it's explained in the FAQ, which you obviously skipped.", "Adults usually keep track of their own bookings.",
+        "I'm not here to do your homework for you.", "You might want to learn how online banking works first.",
+        # blame stated as a fact about what the customer did
+        "The parcel went to the address you typed in.", "You picked the slot, the driver just followed it.",
+        "You ticked the box agreeing to the fee.", "That's the size you ordered, so that's what you got.",
+        "The card you used was declined by your bank, so sort it out with them.", "You left the house, so the driver couldn't hand it over.",
+        "You skipped the verification step, which is why it's locked.", "You deleted the files yourself, we can't bring them back.",
+        "You booked the wrong date, so the ticket is void.", "You didn't turn up for the appointment.",
+        "You switched the router off during the update, so of course it broke.", "You gave us the old number, so the texts went there.",
+        "The password was changed from your own phone.", "You confirmed the order twice, so you were charged twice.",
+        "You chose standard delivery, express was available.", "The warranty ran out because you didn't register it.",
+        "You let the subscription renew, that's on your side.", "You cancelled too late to get the money back.",
+        "You signed for it, so as far as we're concerned it arrived.", "You're the one who entered the wrong flight number.",
+        "The item was damaged after you opened it.", "You waited a month to report it, so it's out of time.",
+        "The driver waited ten minutes and you never came out.", "You ignored three reminder emails.",
+        "The machine stopped because you overloaded it.", "You installed the app on an unsupported phone.",
+        # questioning the right to complain
+        "Why are you complaining to me? I didn't pack it.", "I don't see what you're complaining about.",
+        "What exactly is the problem here? It arrived.", "You got a discount already, what more do you want?",
+        "Is this really worth a complaint?", "Honestly, why is this such a big deal for you?",
+        "Why come to us? Take it up with your bank.", "I've done my part, what else do you want from me?",
+        "Are you seriously complaining about a free upgrade?", "You paid the lowest fare, what did you expect?",
+        "It's a budget airline, you can't expect much.", "Do you complain this much everywhere?",
+        # sarcasm at the customer
+        "Oh, so now it's our fault you forgot your password?", "Great, another customer who doesn't read emails.",
+        "Sure, let me just bend the rules because you asked.", "Wow, what a surprise, the instructions were right there.",
+        "Right, because the delivery driver can read minds.", "Funny how it only breaks for you.",
+        "Let me guess, you didn't back anything up either.", "Nice try, but the refund window closed weeks ago.",
+    ],
+    "ack_tone": [
+        "Oh no, that's the last thing you need.", "What a pain, I'm sorry.", "That sounds really stressful.",
+        "I'd be fuming too, honestly.", "That's a rotten way to start the week.", "Sorry, that sounds like a nightmare.",
+        "I can tell this has been a long day for you.", "Ugh, that's so annoying, I'm sorry.", "You've had a rough time with this.",
+        "I'd be just as upset in your position.", "That's really not okay, and I'm sorry.", "That must have been so frustrating.",
+        "I completely understand why you're angry.", "You've been really patient with us.", "What a hassle, I'm sorry you're stuck with it.",
+        "That's a horrible thing to come home to.", "I'm sorry, that's a lot to deal with.", "I'd feel the same, no question.",
+        "Yikes, that's not good at all.", "I get why that's got you down.", "That's fair, you've every right to be annoyed.",
+        "I'm really sorry you've been bounced around.", "That can't be easy, especially with a deadline.",
+        "Honestly, that would drive me mad too.", "I'm sorry, nobody should have to chase this.", "That's beyond frustrating.",
+        "Sorry, I know waiting like this is awful.", "I hear you, it's been a mess.", "That's really disappointing, I'm sorry.",
+        "Oh dear, that sounds awful.", "I can only imagine how annoying this is.", "I'm so sorry, that's a terrible experience.",
+        "You're right to be cross about this.", "That's a real letdown, I'm sorry.", "I understand, that's not what you paid for.",
+        "Sorry, that's genuinely rubbish.", "I totally understand the frustration.", "That sounds maddening.",
+        "I'm sorry you've had to write in more than once.", "No one wants that on their birthday, I'm sorry.",
+        "That's completely understandable.", "I'd be worried too if it were my account.", "It's a horrible feeling, I know.",
+        "Sorry, that's been a real ordeal for you.", "I understand how upsetting this is.", "That's so frustrating, I'm sorry.",
+        "Oof, sorry, that's a lot.", "I get it, this has taken far too long.", "I'm sorry, I can see why you're at the end of your rope.",
+        "Honestly, fair enough.",
+    ],
+    "own_tone": [
+        # reassurance that names the customer without blaming them
+        "You did everything right here.", "None of this is down to you.", "You've done nothing wrong, I'll sort it.",
+        "You filled the form in correctly, the error came from our side.", "You haven't missed anything, it's our delay.",
+        "You were right to flag it.", "You don't owe anything, the charge is ours to reverse.", "That's not something you could have caught.",
+        "You paid on time, our system just didn't record it.", "You chose the right option, the page showed the wrong price.",
+        "There's nothing you need to change on your side.", "You've been clear, and I'm sorry we weren't.",
+        "You shouldn't have had to ask twice.", "Nobody expects you to check that, it's our job.",
+        "The address you gave is correct, the courier misread it.", "You're not the only one, several customers hit the same bug.",
+        "You couldn't have seen that coming, the notice went out late.", "Your card was fine, our payment page timed out.",
+        # holds and checks
+        "Give me two minutes to look into your account.", "One moment while I check the order history.",
+        "Bear with me while I pull up the booking.", "Let me have a look at what happened there.",
+        "I'm checking with the warehouse now, back shortly.", "Just looking at the delivery scan now.",
+        "Let me see what the driver logged.", "I'll check the payment records, won't be long.",
+        "Hang on, I'm reading through the notes from your last chat.", "I'm opening the ticket now.",
+        "Let me dig into this for you.", "Give me a second to see where it got stuck.",
+        "Could you send me the order number so I can look?", "Can you tell me roughly when it stopped working?",
+        "Do you have a photo of the damage? It'll speed up the claim.", "Which email address is the account under?",
+        "What does the error message say exactly?", "Is the charge showing as pending or completed?",
+        # firm refusals with a reason and a way forward
+        "I can't refund a used ticket, but I can give you a travel credit.", "The fare rules don't allow a name change, but I can rebook you free.",
+        "I'm not able to waive the fee, though I can split it over two bills.", "That model isn't covered, but the repair centre can quote you today.",
+        "The offer ended yesterday, but I can match the price as a one-off.", "We can't deliver on Sunday, Monday morning is the earliest slot.",
+        "The return window has closed, but the manufacturer's warranty still applies.", "I can't unlock it without ID, here's the quickest way to verify.",
+        "Policy says fourteen days, and I've asked my manager to make an exception.", "No, the plan can't be paused, but you can downgrade for free.",
+        "That isn't something I can change from here, so I've passed it to the billing team.",
+        "I can't promise a time, but I'll message you the moment it moves.",
+        # owning it
+        "That's on us, and I'm sorry.", "We dropped the ball here.", "Our mistake, I've refunded it.", "We should have told you sooner.",
+        "That was our error, you'll see the money back tomorrow.", "We messed up the booking, I've fixed it.",
+        "The delay is entirely ours.", "We sent the wrong item, a replacement is on its way.", "Our driver shouldn't have left it there.",
+        "That's a fair complaint, and we got it wrong.", "We let you down, and I'm sorry.", "Our app caused this, the fix goes out tonight.",
+        "I'd be annoyed too, and it's our fault.", "We charged you twice by mistake, both are sorted now.",
+        "The page gave the wrong date, that's on us.", "We lost the parcel, so I'm sending a new one today.",
+        # plain answers to an angry customer
+        "The refund went out this morning, it should land in 3 to 5 days.", "Your booking is confirmed for 10am on Friday.",
+        "I've reset the password, the link is in your inbox.", "The engineer is booked for tomorrow between 8 and 12.",
+        "I've cancelled the subscription, you won't be charged again.", "The parcel is at the depot, it goes out first thing tomorrow.",
+        "I've credited £10 to your account for the trouble.", "Your line should be back within the hour.",
+    ],
+})
