@@ -96,6 +96,16 @@ def test_a_later_pass_turned_off_writes_the_earlier_data_byte_for_byte(built, tm
     assert not adds_lines or {r["label"] for r in added if r["signal"] == "defensive"} == {0, 1}
 
 
+def english_pass_turns(out, tag: str, family: str):
+    """The agent turns of one English-only later pass (conversation ids carrying ``tag``), every
+    split, checking that each conversation is of that family and in English."""
+    for split in ("train", "valid", "heldout"):
+        for c in rows(out / f"{split}.jsonl"):
+            if tag in c["id"]:
+                assert c["scenario"].startswith(f"hard:{family}:") and c["lang"] == "en", c["id"]
+                yield from (t for t in c["turns"] if t["role"] == "agent")
+
+
 def test_voice_pass_is_appended_last_and_labels_only_what_it_knows(built):
     """Fourth pass (English only): blame in idioms and quips is defensive; a colloquial
     acknowledgement, a late help-desk greeting and a reply taking the blame itself are scored as
@@ -106,22 +116,17 @@ def test_voice_pass_is_appended_last_and_labels_only_what_it_knows(built):
     n_later = sum("-hard5-" in c["id"] or "-hard6-" in c["id"] for c in convs)
     assert fourth and fourth == list(range(len(convs) - n_later - len(fourth), len(convs) - n_later))
     seen = set()
-    for split in ("train", "valid", "heldout"):
-        for c in rows(out / f"{split}.jsonl"):
-            if "-hard4-" not in c["id"]:
-                continue
-            assert c["scenario"].startswith("hard:voice:") and c["lang"] == "en", c["id"]
-            for t in [t for t in c["turns"] if t["role"] == "agent"]:
-                move = t["move"]
-                seen.add(move)
-                if move.startswith("hard_voice_blame"):
-                    assert t["gold"] == ["defensive"], t
-                else:
-                    assert "defensive" not in t["gold"] and "defensive" not in t["skip"], t
-                if move == "hard_voice_ack_bare":
-                    assert t["gold"] == ["boilerplate", "non_answer"], t
-                if move.startswith("hard_voice_ack_answer"):
-                    assert t["gold"] == [] and t["skip"] == [], t
+    for t in english_pass_turns(out, "-hard4-", "voice"):
+        move = t["move"]
+        seen.add(move)
+        if move.startswith("hard_voice_blame"):
+            assert t["gold"] == ["defensive"], t
+        else:
+            assert "defensive" not in t["gold"] and "defensive" not in t["skip"], t
+        if move == "hard_voice_ack_bare":
+            assert t["gold"] == ["boilerplate", "non_answer"], t
+        if move.startswith("hard_voice_ack_answer"):
+            assert t["gold"] == [] and t["skip"] == [], t
     assert {"hard_voice_blame", "hard_voice_ack_bare", "hard_voice_ack_answer", "hard_voice_greet_late",
             "hard_voice_own"} <= seen
 
@@ -138,20 +143,15 @@ def test_polarity_pass_is_appended_last_and_labels_only_who_is_blamed(built):
     assert fifth and fifth == list(range(len(convs) - n_sixth - len(fifth), len(convs) - n_sixth))
     sides = [{p[k] for p in HARD["polarity"]} for k in (0, 1)]
     seen = set()
-    for split in ("train", "valid", "heldout"):
-        for c in rows(out / f"{split}.jsonl"):
-            if "-hard5-" not in c["id"]:
-                continue
-            assert c["scenario"].startswith("hard:polarity:") and c["lang"] == "en", c["id"]
-            for t in [t for t in c["turns"] if t["role"] == "agent"]:
-                seen.add(t["move"])
-                blames = t["move"].startswith("hard_polarity_blame")
-                assert t["gold"] == (["defensive"] if blames else []), t
-                if not blames:
-                    assert t["skip"] == ["boilerplate", "missing_empathy", "non_answer"], t
-                # the nearest pair line is on its side (noise may add a greeting, a typo or an emoji)
-                nearest = max(sides[0] | sides[1], key=lambda line: SequenceMatcher(None, words(line), words(t["text"])).ratio())
-                assert nearest in sides[0 if blames else 1], (t, nearest)
+    for t in english_pass_turns(out, "-hard5-", "polarity"):
+        seen.add(t["move"])
+        blames = t["move"].startswith("hard_polarity_blame")
+        assert t["gold"] == (["defensive"] if blames else []), t
+        if not blames:
+            assert t["skip"] == ["boilerplate", "missing_empathy", "non_answer"], t
+        # the nearest pair line is on its side (noise may add a greeting, a typo or an emoji)
+        nearest = max(sides[0] | sides[1], key=lambda line: SequenceMatcher(None, words(line), words(t["text"])).ratio())
+        assert nearest in sides[0 if blames else 1], (t, nearest)
     assert {"hard_polarity_blame", "hard_polarity_turned", "hard_polarity_blame_again",
             "hard_polarity_turned_again"} <= seen
 
@@ -168,18 +168,13 @@ def test_tone_pass_is_appended_last_and_labels_only_what_it_knows(built):
     assert sixth and sixth == list(range(len(convs) - len(sixth), len(convs)))
     blame, others = set(HARD["blame_tone"]), set(HARD["ack_tone"]) | set(HARD["own_tone"])
     seen = set()
-    for split in ("train", "valid", "heldout"):
-        for c in rows(out / f"{split}.jsonl"):
-            if "-hard6-" not in c["id"]:
-                continue
-            assert c["scenario"].startswith("hard:tone:") and c["lang"] == "en", c["id"]
-            for t in [t for t in c["turns"] if t["role"] == "agent"]:
-                seen.add(t["move"])
-                blames = t["move"].startswith("hard_tone_blame")
-                assert ("defensive" in t["gold"]) == blames and "defensive" not in t["skip"], t
-                if t["move"].startswith("hard_tone_own"):
-                    nearest = max(blame | others, key=lambda line: SequenceMatcher(None, words(line), words(t["text"])).ratio())
-                    assert nearest in others, (t, nearest)
+    for t in english_pass_turns(out, "-hard6-", "tone"):
+        seen.add(t["move"])
+        blames = t["move"].startswith("hard_tone_blame")
+        assert ("defensive" in t["gold"]) == blames and "defensive" not in t["skip"], t
+        if t["move"].startswith("hard_tone_own"):
+            nearest = max(blame | others, key=lambda line: SequenceMatcher(None, words(line), words(t["text"])).ratio())
+            assert nearest in others, (t, nearest)
     assert {"hard_tone_blame", "hard_tone_ack_bare", "hard_tone_ack_answer", "hard_tone_own"} <= seen
 
 
