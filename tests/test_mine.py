@@ -98,3 +98,28 @@ def test_choose_head_prefers_logistic_unless_the_mlp_is_needed():
     h, alpha, scores = choose_head(*_carried_signal(interaction=True), hidden=8, seed=0, k=3)
     assert h == 8 and alpha > 0
     assert scores[f"mlp8(alpha={alpha:g})"]["log_loss"] < 0.8 * scores["logistic"]["log_loss"]
+
+
+@pytest.mark.parametrize("scores, pick", [
+    # v9's defensive measurements: the α=0.001 MLP has the lowest log-loss but the lowest F1
+    ({"logistic": (0.06704, 0.8311), "a1": (0.06717, 0.8201), "a0.1": (0.06213, 0.8312), "a0.001": (0.05977, 0.8177)},
+     (0, 0.0)),
+    # v9's non_answer: the α=0.1 MLP is best on both, so complexity is earned
+    ({"logistic": (0.1168, 0.9418), "a1": (0.09965, 0.9505), "a0.1": (0.08877, 0.9583), "a0.001": (0.10579, 0.9525)},
+     (8, 0.1)),
+    # v9's ad_to_upset_customer: α=0.1 has the lowest log-loss; the α=0.001 MLP's higher F1 does not buy more complexity
+    ({"logistic": (0.03926, 0.8744), "a1": (0.03701, 0.8699), "a0.1": (0.02875, 0.9067), "a0.001": (0.02925, 0.9136)},
+     (8, 0.1)),
+])
+def test_choose_head_takes_the_simplest_head_as_good_as_the_best_by_either_measure(monkeypatch, scores, pick):
+    """A more complex head must win on both the unseen-line log-loss and the unseen-line F1."""
+    import training.train as tr
+
+    by_cand = {(0, 0.0): scores["logistic"], (8, 1.0): scores["a1"], (8, 0.1): scores["a0.1"], (8, 1e-3): scores["a0.001"]}
+    monkeypatch.setattr(tr, "line_disjoint", lambda xs, ys, gs, rs, h, seed, alpha, k, scored: dict(
+        zip(("log_loss", "f1"), by_cand[(h, alpha)])))
+    h, alpha, _ = tr.choose_head(np.zeros((4, 1)), np.zeros(4), np.zeros(4), np.zeros(4), hidden=8, seed=0)
+    assert (h, alpha) == pick
+    if pick == (0, 0.0):  # log-loss alone (f1_tolerance < 0, v9's rule) took the weakly regularised MLP
+        assert tr.choose_head(np.zeros((4, 1)), np.zeros(4), np.zeros(4), np.zeros(4), hidden=8, seed=0,
+                              f1_tolerance=-1)[:2] == (8, 1e-3)

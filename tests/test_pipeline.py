@@ -24,7 +24,7 @@ def test_default_recipe_rebuilds_the_default_model_on_the_four_pass_data():
     assert len(heads) == 1 and heads[0][heads[0].index("--name") + 1] == DEFAULT_MODEL
     assert heads[0][heads[0].index("--pair") + 1] == pipeline.PAIR_VOICE
     assert not _find(steps, "training.train_pair", "fit")  # no GPU asked for: committed adapters reused
-    # no frozen twin is trained for v9 (v5-frozen is the fast option that ships)
+    # no frozen twin is trained for v12 (v5-frozen is the fast option that ships)
     assert len(_find(steps, "training.train")) == 1 and len(_find(steps, "training.card")) == 1
 
 
@@ -84,3 +84,14 @@ def test_every_recipe_writes_the_data_without_the_fifth_pass():
     for name in pipeline.RECIPES:
         (data,) = _find(pipeline.plan(_args("--recipe", name), fit_pair=False), "training.build_data")
         assert data[data.index("--polarity-scale") + 1] == "0", name
+
+
+def test_v9_heads_are_chosen_by_log_loss_alone_and_v12_heads_by_both_measures():
+    """v9 shipped before the F1 criterion of ``choose_head``: its recipe turns it off to rebuild v9."""
+    (v9,) = [s for s in _find(pipeline.plan(_args("--recipe", "v9"), fit_pair=False), "training.train") if "--pair" in s]
+    assert float(v9[v9.index("--f1-tolerance") + 1]) < 0
+    (v12,) = [s for s in _find(pipeline.plan(_args("--recipe", "v12"), fit_pair=False), "training.train") if "--pair" in s]
+    assert "--f1-tolerance" not in v12 and v12[v12.index("--name") + 1] == "replyguard-v12"
+    assert v12[v12.index("--pair") + 1] == pipeline.PAIR_VOICE
+    data = lambda r: _find(pipeline.plan(_args("--recipe", r), fit_pair=False), "training.build_data")  # noqa: E731
+    assert data("v9") == data("v12")  # the same four-pass data

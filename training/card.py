@@ -184,8 +184,14 @@ def card(path: Path, metrics: dict) -> str:
     chosen = [(name, spec) for name, spec in config["detectors"].items() if "unseen_lines" in spec]
     if chosen:
         cands = list(chosen[0][1]["unseen_lines"])
+        rule = chosen[0][1].get("choice")
+        if rule:  # since replyguard-v12: a more complex head must win on both measures
+            how = (f"the simplest candidate whose log-loss is within {rule['log_loss_within']:.0%} of the lowest, or whose "
+                   f"max-F1 is within {rule['f1_within']:g} of the highest, on folds that ")
+        else:
+            how = "the simplest candidate whose log-loss is within 2% of the best on folds that "
         parts += ["", "## Head choice on unseen lines", "",
-                  "Each flag's head is the simplest candidate whose log-loss is within 2% of the best on folds that "
+                  "Each flag's head is " + how +
                   "share neither scenario nor (folded) reply text with their training part (`training.train.choose_head`): "
                   "composed data reuses stock lines across scenarios, so scenario folds alone reward memorised lines. "
                   "Cells: log-loss / F1.", "",

@@ -1,6 +1,6 @@
 """Regenerate every committed model artefact: data -> pair model -> heads -> evaluation and cards.
 
-    python -m training.pipeline [--recipe v9|v5|v6] [--fit-pair | --no-fit-pair]
+    python -m training.pipeline [--recipe v12|v9|v5|v6] [--fit-pair | --no-fit-pair]
 
 Steps: compose the data; tokenise it for the pair model; fine-tune the pair model (LoRA) when
 a GPU is present or ``--fit-pair`` is given (otherwise the committed adapters are reused and only
@@ -9,11 +9,12 @@ re-evaluated); train the flag heads with and without the pair model (``replyguar
 its L2 strength, chosen on lines no candidate saw: ``training.train.choose_head``); evaluate
 everything and write cards.
 
-Three recipes: ``v5`` composes the data without the third to fifth hard-case passes
+Four recipes: ``v5`` composes the data without the third to fifth hard-case passes
 (``--contrast-scale 0 --voice-scale 0 --polarity-scale 0``) and its heads read
 ``replyguard-pair-v3``; ``v6`` composes the first three passes and its heads read
-``replyguard-pair-v4``; ``v9`` (the default) composes the first four and its heads read
-``replyguard-pair-v7``. The fifth and sixth passes (``polarity``, ``tone``) are composed by default
+``replyguard-pair-v4``; ``v9`` composes the first four and its heads read
+``replyguard-pair-v7``, each head chosen by unseen-line log-loss alone (``--f1-tolerance -1``);
+``v12`` (the default) is v9 with heads chosen by log-loss *or* F1 (``training.train.choose_head``). The fifth and sixth passes (``polarity``, ``tone``) are composed by default
 but no shipped model was trained on them (every recipe turns them off; see the README's model
 history).
 
@@ -53,15 +54,19 @@ RECIPES = {
            "pair": PAIR, "pair_fit": FOCUS, "frozen": True},
     "v9": {"name": "replyguard-v9", "previous": "models/replyguard-v5", "passes": ["--polarity-scale", "0", "--tone-scale", "0"],
            "pair": PAIR_VOICE, "pair_fit": [*FOCUS, "voice", *KEEP], "frozen": False,  # v5-frozen stays the fast option
-           "compare": ["models/replyguard-v6"]},
+           "compare": ["models/replyguard-v6"], "train": ["--f1-tolerance", "-1"]},  # heads chosen by log-loss alone
+    "v12": {"name": "replyguard-v12", "previous": "models/replyguard-v9",
+            "passes": ["--polarity-scale", "0", "--tone-scale", "0"],
+            "pair": PAIR_VOICE, "pair_fit": [*FOCUS, "voice", *KEEP], "frozen": False},
 }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--recipe", choices=sorted(RECIPES), default="v9",
+    ap.add_argument("--recipe", choices=sorted(RECIPES), default="v12",
                     help="v5: two hard-case passes, heads over pair-v3; v6: three passes, heads over pair-v4; "
-                         "v9 (default): four passes, heads over pair-v7")
+                         "v9: four passes, heads over pair-v7 chosen by log-loss; "
+                         "v12 (default): the same, heads chosen by log-loss or F1")
     ap.add_argument("--name", default=None, help="model name (default: the recipe's)")
     ap.add_argument("--previous", default=None, help="previous model folder for the card (default: the recipe's)")
     ap.add_argument("--data", default="data/generated")
@@ -109,7 +114,7 @@ def plan(args: argparse.Namespace, fit_pair: bool) -> list[list[str]]:
         [py, "-m", "training.train_pair", "card", "--adapter", pair, "--data", args.data, "--bundle", args.bundle],
         *twin_train,
         [py, "-m", "training.train", "--data", args.data, "--out", f"models/{name}", "--name", name,
-         "--pair", pair],
+         "--pair", pair, *recipe.get("train", [])],
         *twin_card,
         [py, "-m", "training.card", "--model", name, *(["--compare", *compare] if compare else []),
          *(["--previous", previous] if previous else [])],
