@@ -15,10 +15,10 @@ import json
 import time
 from pathlib import Path
 
-from replyguard.analyzer import DEFAULT_MODEL, Analyzer
+from replyguard.analyzer import Analyzer
 from replyguard.context import build_contexts
 from replyguard.encoder import Encoder
-from replyguard.schema import Conversation
+from replyguard.schema import DEFAULT_MODEL, FAST_MODEL, Conversation
 from replyguard.text import segments
 
 
@@ -26,7 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--file", type=Path, default=Path("data/generated/heldout.jsonl"))
     ap.add_argument("--n", type=int, default=400, help="conversations")
-    ap.add_argument("--models", nargs="+", default=[DEFAULT_MODEL, f"{DEFAULT_MODEL}-frozen"],
+    ap.add_argument("--models", nargs="+", default=[DEFAULT_MODEL, FAST_MODEL],
                     help="model folders to time on the same conversations in this run (cost per turn of each)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()

@@ -23,3 +23,18 @@ def test_card_lists_intervals_and_the_paired_difference_per_language():
     assert 55 <= ahead <= 72
     assert len(cells) == 5  # flag, then all and en: F1 [95%] and vs previous
     assert "(81 distinct reply lines)" in text  # 80 distinct lines + the repeated one
+
+
+def test_the_named_models_ship_with_card_config_and_heads():
+    """DEFAULT_MODEL and FAST_MODEL are what entry points and the benchmark load by name."""
+    import json
+
+    from replyguard.analyzer import resolve_model
+    from replyguard.schema import DEFAULT_MODEL, FAST_MODEL
+
+    for name in (DEFAULT_MODEL, FAST_MODEL):
+        path = resolve_model(name)
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        assert config["name"] == name and (path / "heads.safetensors").stat().st_size > 0
+        assert (path / "README.md").read_text(encoding="utf-8").startswith(f"# {name}\n")
+    assert "pair" not in json.loads((resolve_model(FAST_MODEL) / "config.json").read_text(encoding="utf-8"))
