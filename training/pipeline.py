@@ -14,8 +14,9 @@ Four recipes: ``v5`` composes the data without the third to fifth hard-case pass
 ``replyguard-pair-v3``; ``v6`` composes the first three passes and its heads read
 ``replyguard-pair-v4``; ``v9`` composes the first four and its heads read
 ``replyguard-pair-v7``, each head chosen by unseen-line log-loss alone (``--f1-tolerance -1``);
-``v12`` (the default) is v9 with heads chosen by log-loss *or* F1 (``training.train.choose_head``). The fifth and sixth passes (``polarity``, ``tone``) are composed by default
-but no shipped model was trained on them (every recipe turns them off; see the README's model
+``v12`` (the default) is v9 with heads chosen by log-loss *or* F1 (``training.train.choose_head``).
+The fifth and sixth passes (``polarity``, ``tone``) are composed by default but no shipped
+model was trained on them (every recipe turns them off; see the README's model
 history).
 
 The pair model is made in four steps, as it was made: ``replyguard-pair-v1`` from scratch on
