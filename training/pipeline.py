@@ -47,18 +47,18 @@ CONTINUE = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "
 FOCUS = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.25", "--max-eval", "3000",
          "--focus", "contrast", "defensive", "reword"]
 KEEP = ["--keep", "non_answer", "boilerplate", "ad_to_upset_customer", "missing_empathy"]
+# v9 and v12: the first four passes, heads over pair-v7 (v5-frozen stays the fast option)
+FOUR_PASS = {"passes": ["--polarity-scale", "0", "--tone-scale", "0"], "pair": PAIR_VOICE,
+             "pair_fit": [*FOCUS, "voice", *KEEP], "frozen": False}
 RECIPES = {
     "v5": {"name": "replyguard-v5", "previous": "models/replyguard-v4",
            "passes": ["--contrast-scale", "0", "--voice-scale", "0", "--polarity-scale", "0", "--tone-scale", "0"],
            "pair": PAIR_SOUP, "pair_fit": None, "frozen": True},
     "v6": {"name": "replyguard-v6", "previous": "models/replyguard-v5", "passes": ["--voice-scale", "0", "--polarity-scale", "0", "--tone-scale", "0"],
            "pair": PAIR, "pair_fit": FOCUS, "frozen": True},
-    "v9": {"name": "replyguard-v9", "previous": "models/replyguard-v5", "passes": ["--polarity-scale", "0", "--tone-scale", "0"],
-           "pair": PAIR_VOICE, "pair_fit": [*FOCUS, "voice", *KEEP], "frozen": False,  # v5-frozen stays the fast option
-           "compare": ["models/replyguard-v6"], "train": ["--f1-tolerance", "-1"]},  # heads chosen by log-loss alone
-    "v12": {"name": "replyguard-v12", "previous": "models/replyguard-v9",
-            "passes": ["--polarity-scale", "0", "--tone-scale", "0"],
-            "pair": PAIR_VOICE, "pair_fit": [*FOCUS, "voice", *KEEP], "frozen": False},
+    "v9": {**FOUR_PASS, "name": "replyguard-v9", "previous": "models/replyguard-v5", "compare": ["models/replyguard-v6"],
+           "train": ["--f1-tolerance", "-1"]},  # heads chosen by log-loss alone
+    "v12": {**FOUR_PASS, "name": "replyguard-v12", "previous": "models/replyguard-v9"},
 }
 
 

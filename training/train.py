@@ -84,8 +84,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> Head:
     return Head.from_sklearn(est, mean, std)
 
 
-
-
 def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int, seed: int, alpha: float = 1e-3) -> Head:
     """Logistic head when ``hidden`` is 0, else a one-hidden-layer MLP with L2 strength ``alpha``."""
     import warnings
@@ -429,7 +427,7 @@ def parse_args(argv: list[str] | None = None) -> TrainArgs:
         if name in ("extra_conversations", "extra_heldout"):
             ap.add_argument(flag, nargs="*", default=[], help=f.metadata["help"])
         else:
-            typ = int if name in ("seed", "max_train_samples", "hidden") else float if name == "f1_tolerance" else str
+            typ = {"seed": int, "max_train_samples": int, "hidden": int, "f1_tolerance": float}.get(name, str)
             ap.add_argument(flag, type=typ, default=f.default, help=f.metadata["help"])
     return TrainArgs(**vars(ap.parse_args(argv)))
 
