@@ -150,6 +150,25 @@ def intervals(metrics: dict) -> list[str]:
     return parts
 
 
+
+def lexical_lines(config: dict) -> list[str]:
+    """The card's lines on the lexical signals and which flag heads read them (none without)."""
+    lex = config.get("lexical")
+    if not lex:
+        return []
+    heads = "; ".join(f"`{n}`: valid-line AUC {h['valid_auc']:.4f}, {h['weights']} non-zero weights"
+                      for n, h in lex["heads"].items())
+    out = [f"- Lexical signals: an n-gram twin of {', '.join(f'`{n}`' for n in lex['signals'])} — logistic regression "
+           "on hashed word (1–3) and character (2–4) n-grams of the Simplified-folded, lower-cased text "
+           f"(`replyguard/lexical.py`), fitted on the same *train* lines as the e5 signal heads ({heads})."]
+    for name, spec in config["detectors"].items():
+        c = spec.get("lexical")
+        if c:
+            out.append(f"  `{name}` {'reads' if c['reads'] else 'does not read'} it: on unseen lines, with the same head, "
+                       f"log-loss {c['without']['log_loss']:.4f} -> {c['with']['log_loss']:.4f}, F1 "
+                       f"{c['without']['f1']:.3f} -> {c['with']['f1']:.3f} (it must win on both, as in the head choice).")
+    return out
+
 def card(path: Path, metrics: dict) -> str:
     config = json.loads((path / "config.json").read_text())
     td = config["training_data"]
@@ -168,6 +187,7 @@ def card(path: Path, metrics: dict) -> str:
                 "(customer message + recent context, reply) -> the five flags with LoRA adapters "
                 "(`training/train_pair.py`, trained on the *train* split only); its five logits are extra inputs "
                 "of every flag head."] if config.get("pair") else []),
+             *lexical_lines(config),
              "- Weights: `heads.safetensors`; configuration, thresholds and training metrics: `config.json`.", "",
              "## Training data",
              f"- Signal heads: {td['n_signal_lines']} role-labelled lines from the *train* split of the project's "

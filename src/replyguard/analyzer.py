@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from replyguard.context import TurnContext, build_contexts, draft_context
 from replyguard.detectors import REGISTRY, Detector
 from replyguard.features import FEATURES, SIGNALS, Featurizer, TurnFeatures
 from replyguard.heads import Head
+from replyguard.lexical import LexicalHead
+from replyguard.lexical import settings as lexical_settings
 from replyguard.schema import DEFAULT_MODEL, FLAGS, Conversation, Finding, ScoredConversation, TurnResult
 from replyguard.text import conversation_lang, detect_lang, turn_lang, vote_lang
 
@@ -49,6 +51,7 @@ class ModelFolder:
     signals: dict[str, Head]
     detectors: list[Detector]
     pair_dir: Path | None = None  # LoRA adapter of the fine-tuned pair model, when the heads read it
+    lexical: dict[str, LexicalHead] = field(default_factory=dict)  # n-gram twins of some signals
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike) -> ModelFolder:
@@ -60,6 +63,11 @@ class ModelFolder:
             raise ValueError(f"{path}: trained for other features; retrain with this version")
         tensors = load_file(str(path / "heads.safetensors"))
         signals = {s: Head.from_tensors(tensors, f"signal.{s}") for s in SIGNALS}
+        lexical = {}
+        if config.get("lexical"):
+            if config["lexical"]["settings"] != lexical_settings():
+                raise ValueError(f"{path}: lexical heads built for another n-gram space; retrain with this version")
+            lexical = {s: LexicalHead.from_tensors(tensors, f"lexical.{s}") for s in config["lexical"]["signals"]}
         pair_dir = None
         if config.get("pair"):
             adapter = Path(config["pair"]["adapter"])
@@ -71,11 +79,13 @@ class ModelFolder:
         for name, spec in config["detectors"].items():
             det_cls = REGISTRY[name]
             names = tuple(spec.get("features", FEATURES))
-            if names not in {det_cls.feature_names(False), det_cls.feature_names(pair_dir is not None)}:
+            pair, lex = det_cls.variants().get(names, (None, None))
+            if pair is None or (pair and pair_dir is None) or (lex and not all(
+                    f.removesuffix("_lex") in lexical for f in det_cls.lexical_features)):
                 raise ValueError(f"{path}: {name} was trained on other features; retrain with this version")
             detectors.append(det_cls(Head.from_tensors(tensors, f"flag.{name}"), spec["threshold"],
-                                     pair=names == det_cls.feature_names(True)))
-        return cls(path, config, signals, detectors, pair_dir)
+                                     pair=pair, lexical=lex))
+        return cls(path, config, signals, detectors, pair_dir, lexical)
 
 
 class Analyzer:
@@ -93,7 +103,8 @@ class Analyzer:
         self.pair = pair
         if pair is None and any(d.pair for d in model.detectors):
             raise ValueError(f"{model.path}: the flag heads read the pair model; load it (Analyzer.load does)")
-        self.featurize = Featurizer(encoder, model.signals, pair, **model.config.get("feature_options", {}))
+        self.featurize = Featurizer(encoder, model.signals, pair, lexical=model.lexical,
+                                    **model.config.get("feature_options", {}))
         self.detectors = model.detectors
 
     @classmethod

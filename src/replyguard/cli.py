@@ -291,6 +291,9 @@ def train(
     hidden: Annotated[int, typer.Option(
         help="hidden units of the MLP heads that compete with logistic heads on unseen lines; "
              "0: logistic heads only (several times faster to train)")] = 32,
+    lexical: Annotated[str, typer.Option(
+        help="signals with an n-gram twin, comma-separated (e.g. 'defensive'); 'base': those --base has; "
+             "'none': no lexical signals")] = "base",
 ) -> None:
     """Train a model version (signal heads + flag heads) into models/NAME.
 
@@ -308,20 +311,33 @@ def train(
     from training.train import main as train_main
 
     out_dir = models_dir() / name
-    if pair == "base":
+    base_folder = None
+    if "base" in (pair, lexical):
         from replyguard.analyzer import ModelFolder
 
         try:
-            base_pair = ModelFolder.load(base).pair_dir
+            base_folder = ModelFolder.load(base)
         except FileNotFoundError:
-            base_pair = None
-        pair_dir = str(base_pair) if base_pair else None
+            base_folder = None
+    if pair == "base":
+        pair_dir = str(base_folder.pair_dir) if base_folder and base_folder.pair_dir else None
     elif pair.lower() == "none":
         pair_dir = None
     else:
         pair_dir = str(Path(pair) if Path(pair).is_dir() else models_dir() / pair)
+    if lexical == "base":
+        lexical_signals = list(base_folder.lexical) if base_folder else []
+    else:
+        lexical_signals = [] if lexical.lower() == "none" else [x.strip() for x in lexical.split(",") if x.strip()]
+    from replyguard.lexical import LEXICAL_SIGNALS
+
+    unknown = sorted(set(lexical_signals) - set(LEXICAL_SIGNALS))
+    if unknown:
+        err.print(f"[red]error:[/] --lexical: no n-gram twin for {', '.join(unknown)} (have: {', '.join(LEXICAL_SIGNALS)})")
+        raise typer.Exit(2)
     if not add_labels:
-        train_main(TrainArgs(data=str(data), out=str(out_dir), name=name, seed=seed, pair=pair_dir, hidden=hidden))
+        train_main(TrainArgs(data=str(data), out=str(out_dir), name=name, seed=seed, pair=pair_dir, hidden=hidden,
+                             lexical=lexical_signals))
         return
     from replyguard.corrections import CorrectionsError, load_corrections, split, write_jsonl
 
@@ -340,7 +356,7 @@ def train(
     ho_path = write_jsonl(out_dir / "corrections" / "heldout.jsonl", ho)
     err.print(f"corrections: {len(golds)} conversations → {len(tr)} added to training, {len(ho)} held out")
     train_main(TrainArgs(data=str(data), out=str(out_dir), name=name, seed=seed, pair=pair_dir, hidden=hidden,
-                         extra_conversations=[str(tr_path)], extra_heldout=[str(ho_path)]))
+                         lexical=lexical_signals, extra_conversations=[str(tr_path)], extra_heldout=[str(ho_path)]))
     sets = [(f"{data.name}/heldout", data / "heldout.jsonl"), ("corrections held out", ho_path)]
     sets = [(label, path) for label, path in sets if path.exists() and path.stat().st_size]
     from replyguard.evaluate import Outcomes

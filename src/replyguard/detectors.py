@@ -35,19 +35,29 @@ class Detector:
     # Features the head reads. Flags defined by a few signals see only those, so the head
     # cannot latch onto incidental regularities of the training conversations.
     features: ClassVar[tuple[str, ...]] = FEATURES
+    # n-gram twins (replyguard.lexical) of the signals above that a head may also read;
+    # training decides per flag whether it does (training.train.train_flags)
+    lexical_features: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, head: Head, threshold: float, pair: bool = False) -> None:
+    def __init__(self, head: Head, threshold: float, pair: bool = False, lexical: bool = False) -> None:
         self.head = head
         self.threshold = float(threshold)
         self.pair = pair  # the head also reads the pair model's logits
+        self.lexical = lexical  # ... and its lexical_features
 
     @classmethod
-    def feature_names(cls, pair: bool = False) -> tuple[str, ...]:
-        return cls.features + (PAIR_FEATURES if pair else ())
+    def feature_names(cls, pair: bool = False, lexical: bool = False) -> tuple[str, ...]:
+        return cls.features + (cls.lexical_features if lexical else ()) + (PAIR_FEATURES if pair else ())
 
     @classmethod
-    def columns(cls, pair: bool = False) -> list[int]:
-        return [ALL_FEATURES.index(f) for f in cls.feature_names(pair)]
+    def variants(cls) -> dict[tuple[str, ...], tuple[bool, bool]]:
+        """Every input list a head of this detector can be trained on -> (pair, lexical)."""
+        return {cls.feature_names(p, lx): (p, lx) for p in (False, True)
+                for lx in ((False, True) if cls.lexical_features else (False,))}
+
+    @classmethod
+    def columns(cls, pair: bool = False, lexical: bool = False) -> list[int]:
+        return [ALL_FEATURES.index(f) for f in cls.feature_names(pair, lexical)]
 
     @property
     def name(self) -> str:
@@ -56,7 +66,7 @@ class Detector:
     def proba(self, feats: list[TurnFeatures]) -> np.ndarray:
         if not feats:
             return np.zeros(0, dtype=np.float32)
-        return self.head.proba(np.stack([f.x for f in feats])[:, self.columns(self.pair)])
+        return self.head.proba(np.stack([f.x for f in feats])[:, self.columns(self.pair, self.lexical)])
 
     def predict(self, feats: list[TurnFeatures]) -> list[Finding | None]:
         out: list[Finding | None] = []
@@ -152,9 +162,10 @@ class MissingEmpathy(Detector):
 class Defensive(Detector):
     flag = "defensive"
     features = ("def_max", "ack_max", "up_max", "rel_max", "stock_min", "len_reply", "asks_q")
+    lexical_features = ("defensive_lex",)
 
     def evidence(self, f: TurnFeatures) -> str:
-        return _seg_by(f, "defensive")
+        return _seg_by(f, "defensive_lex" if self.lexical and "defensive_lex" in f.seg_scores else "defensive")
 
     def explain(self, f: TurnFeatures) -> str:
         return "argues with, blames or lectures the customer"

@@ -5,6 +5,7 @@ Signals (each a head on e5 embeddings, trained on role-labelled lines):
   agent text:    ``ack`` (acknowledges feelings/apologises), ``stock`` (canned formula),
                  ``promo`` (promotion), ``defensive``
   pair:          ``relevance`` (does the reply engage with the question)
+  lexical:       ``defensive_lex``, an n-gram twin of ``defensive`` (:mod:`replyguard.lexical`)
 The flag heads combine them with repeat measures and lengths. Every text is encoded once
 per batch (and cached across calls), so history costs nothing on the next turn.
 """
@@ -20,6 +21,7 @@ from rapidfuzz import fuzz
 
 from replyguard.context import TurnContext
 from replyguard.heads import Head
+from replyguard.lexical import LEXICAL_FEATURES, LEXICAL_SIGNALS, LexicalHead
 from replyguard.pair import PAIR_FEATURES
 from replyguard.text import clauses, fold, has_specifics, segments
 
@@ -39,8 +41,9 @@ FEATURES = (
     # a hold message is the one stock line that is fine the first time (LABELS.md)
     "hold_max",
 )
-# with a fine-tuned pair model, its five logits follow the structural features
-ALL_FEATURES = FEATURES + PAIR_FEATURES
+# the lexical signals follow (0 for a model without lexical heads), then, with a fine-tuned
+# pair model, its five logits
+ALL_FEATURES = FEATURES + LEXICAL_FEATURES + PAIR_FEATURES
 REPEAT_CHAR = 85.0  # rapidfuzz ratio (0-100) above which two folded segments are "the same"
 # earlier agent turns counted by ``n_prev_agent`` (models trained since replyguard-v4; the
 # value is stored in their config as ``feature_options.n_prev_cap``): real chats run to dozens
@@ -57,7 +60,7 @@ def pair_input(q: np.ndarray, r: np.ndarray) -> np.ndarray:
 @dataclass
 class TurnFeatures:
     ctx: TurnContext
-    x: np.ndarray  # (len(FEATURES),)
+    x: np.ndarray  # (len(FEATURES) + len(LEXICAL_FEATURES) [+ len(PAIR_FEATURES)],)
     segments: list[str]
     seg_scores: dict[str, np.ndarray]  # per-segment signal values, for evidence
     repeat_of: str | None  # the earlier agent turn this one repeats most
@@ -86,8 +89,10 @@ _PAIR_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replyguard-pa
 class Featurizer:
     """Computes :data:`FEATURES` for a batch of turn contexts."""
 
-    def __init__(self, encoder, signal_heads: dict[str, Head], pair=None, n_prev_cap: int | None = None) -> None:
+    def __init__(self, encoder, signal_heads: dict[str, Head], pair=None, n_prev_cap: int | None = None,
+                 lexical: dict[str, LexicalHead] | None = None) -> None:
         self.pair = pair  # a PairModel whose logits are appended as PAIR_FEATURES, or None
+        self.lexical = lexical or {}  # signal -> LexicalHead; LEXICAL_FEATURES are 0 without one
         self.n_prev_cap = n_prev_cap  # None: uncapped, as the heads of models before v4 were trained
         self.encoder = encoder
         self.heads = signal_heads
@@ -144,10 +149,24 @@ class Featurizer:
             rel = dict(zip(pairs, self.heads["relevance"].proba(P)))
 
         out = [self._one(c, s, h, emb, sig, rel) for c, s, h in zip(contexts, segs, heads)]
+        self._add_lexical(out)
         if pair_logits is not None:
             for f, lg in zip(out, pair_logits.result()):
                 f.x = np.concatenate([f.x, lg.astype(f.x.dtype)])
         return out
+
+    def _add_lexical(self, feats: list[TurnFeatures]) -> None:
+        """Append LEXICAL_FEATURES: each lexical signal's highest value over the reply and its
+        segments (as ``def_max`` takes the e5 signal's), 0 where the model has no such head."""
+        texts = [t for t in dict.fromkeys(t for f in feats for t in (f.ctx.reply, *f.segments)) if t.strip()]
+        lex = {name: dict(zip(texts, self.lexical[name].proba(texts))) for name in LEXICAL_SIGNALS
+               if name in self.lexical}
+        for f in feats:
+            vals = [max((float(lex[name].get(t, 0.0)) for t in (f.ctx.reply, *f.segments)), default=0.0)
+                    if name in lex else 0.0 for name in LEXICAL_SIGNALS]
+            f.x = np.concatenate([f.x, np.array(vals, dtype=f.x.dtype)])
+            for name in lex:
+                f.seg_scores[f"{name}_lex"] = np.array([float(lex[name].get(p, 0.0)) for p in f.segments])
 
     def _one(self, c: TurnContext, s: list[str], heads: list[str], emb, sig, rel) -> TurnFeatures:
         g = lambda name, t: float(sig[name].get(t, 0.0)) if t.strip() else 0.0
