@@ -85,6 +85,14 @@ def test_defensive(real_analyzer, turns, draft):
     assert "defensive" in flags(real_analyzer, turns, draft)
 
 
+def test_blame_and_taking_the_blame_in_traditional_chinese(real_analyzer):
+    """Same words, opposite target: the shipped defensive head reads the n-gram twin of its signal."""
+    assert next(d for d in real_analyzer.detectors if d.flag == "defensive").lexical
+    assert "defensive" in flags(real_analyzer, ANGRY_HANT, "這是您自己沒看清楚公告，不是我們的問題。")
+    assert "defensive" not in flags(real_analyzer, ANGRY_HANT,
+                                    "這是我們的疏失，不是您的問題，工程師今天下午三點前會到府維修。")
+
+
 def test_verbatim_repeat_is_boilerplate(real_analyzer):
     turns = [("customer", "我的退款怎么还没到账？"), ("agent", "亲，系统正在升级，请您耐心等待哦"),
              ("customer", "升级要多久？我下周要用钱"), ]

@@ -24,7 +24,7 @@ def test_default_recipe_rebuilds_the_default_model_on_the_four_pass_data():
     assert len(heads) == 1 and heads[0][heads[0].index("--name") + 1] == DEFAULT_MODEL
     assert heads[0][heads[0].index("--pair") + 1] == pipeline.PAIR_VOICE
     assert not _find(steps, "training.train_pair", "fit")  # no GPU asked for: committed adapters reused
-    # no frozen twin is trained for v12 (v5-frozen is the fast option that ships)
+    # no frozen twin is trained for v13 (v5-frozen is the fast option that ships)
     assert len(_find(steps, "training.train")) == 1 and len(_find(steps, "training.card")) == 1
 
 

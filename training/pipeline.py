@@ -1,6 +1,6 @@
 """Regenerate every committed model artefact: data -> pair model -> heads -> evaluation and cards.
 
-    python -m training.pipeline [--recipe v12|v9|v5|v6] [--fit-pair | --no-fit-pair]
+    python -m training.pipeline [--recipe v13|v12|v9|v5|v6] [--fit-pair | --no-fit-pair]
 
 Steps: compose the data; tokenise it for the pair model; fine-tune the pair model (LoRA) when
 a GPU is present or ``--fit-pair`` is given (otherwise the committed adapters are reused and only
@@ -9,12 +9,14 @@ re-evaluated); train the flag heads with and without the pair model (``replyguar
 its L2 strength, chosen on lines no candidate saw: ``training.train.choose_head``); evaluate
 everything and write cards.
 
-Four recipes: ``v5`` composes the data without the third to fifth hard-case passes
+Five recipes: ``v5`` composes the data without the third to fifth hard-case passes
 (``--contrast-scale 0 --voice-scale 0 --polarity-scale 0``) and its heads read
 ``replyguard-pair-v3``; ``v6`` composes the first three passes and its heads read
 ``replyguard-pair-v4``; ``v9`` composes the first four and its heads read
 ``replyguard-pair-v7``, each head chosen by unseen-line log-loss alone (``--f1-tolerance -1``);
-``v12`` (the default) is v9 with heads chosen by log-loss *or* F1 (``training.train.choose_head``).
+``v12`` is v9 with heads chosen by log-loss *or* F1 (``training.train.choose_head``); ``v13`` (the
+default) is v12 plus an n-gram twin of the ``defensive`` signal (``replyguard.lexical``), which a flag
+head reads only where that wins on unseen lines (``training.train.train_flags``).
 The fifth and sixth passes (``polarity``, ``tone``) are composed by default but no shipped
 model was trained on them (every recipe turns them off; see the README's model
 history).
@@ -66,10 +68,11 @@ RECIPES = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--recipe", choices=sorted(RECIPES), default="v12",
+    ap.add_argument("--recipe", choices=sorted(RECIPES), default="v13",
                     help="v5: two hard-case passes, heads over pair-v3; v6: three passes, heads over pair-v4; "
                          "v9: four passes, heads over pair-v7 chosen by log-loss; "
-                         "v12 (default): the same, heads chosen by log-loss or F1")
+                         "v12: the same, heads chosen by log-loss or F1; "
+                         "v13 (default): v12 plus the n-gram twin of the defensive signal")
     ap.add_argument("--name", default=None, help="model name (default: the recipe's)")
     ap.add_argument("--previous", default=None, help="previous model folder for the card (default: the recipe's)")
     ap.add_argument("--data", default="data/generated")

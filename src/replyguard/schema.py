@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 FLAGS: tuple[str, ...] = ("non_answer", "boilerplate", "ad_to_upset_customer", "missing_empathy", "defensive")
 MISSION_FLAGS: tuple[str, ...] = FLAGS[:4]
-DEFAULT_MODEL = "replyguard-v12"  # the model folder every entry point loads unless told otherwise
+DEFAULT_MODEL = "replyguard-v13"  # the model folder every entry point loads unless told otherwise
 FAST_MODEL = "replyguard-v5-frozen"  # heads without the pair model: one cross-encoder pass per turn cheaper
 Flag = Literal["non_answer", "boilerplate", "ad_to_upset_customer", "missing_empathy", "defensive"]
 Role = Literal["customer", "agent", "system"]
