@@ -16,10 +16,11 @@ artefact is only the non-zero coefficients of the logistic regression, in safete
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
-from replyguard.text import _T2S, normalize
+from replyguard.text import simplified_lower
 
 # agent signals that have a lexical twin, and the flag-head feature each one feeds
 LEXICAL_SIGNALS = ("defensive",)
@@ -36,26 +37,25 @@ def settings() -> dict:
             "token_pattern": TOKEN_PATTERN, "key": "normalize -> Simplified script -> lower case"}
 
 
-def key(text: str) -> str:
-    return _T2S.convert(normalize(text)).lower()
+key = simplified_lower  # what the n-grams are read from
 
 
-_VECTORISERS = None
+@lru_cache(maxsize=1)
+def _vectorisers() -> tuple:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    common = {"n_features": N_FEATURES, "alternate_sign": False, "binary": True, "norm": None}
+    return (HashingVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, token_pattern=TOKEN_PATTERN, **common),
+            HashingVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, **common))
 
 
 def vectorise(texts: list[str]):
     """Sparse rows (n, 2 * N_FEATURES): binary word and character n-grams, L2-normalised."""
-    global _VECTORISERS
     from scipy.sparse import hstack
-    from sklearn.feature_extraction.text import HashingVectorizer
     from sklearn.preprocessing import normalize as l2
 
-    if _VECTORISERS is None:
-        common = {"n_features": N_FEATURES, "alternate_sign": False, "binary": True, "norm": None}
-        _VECTORISERS = (HashingVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, token_pattern=TOKEN_PATTERN, **common),
-                        HashingVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, **common))
     keys = [key(t) for t in texts]
-    return l2(hstack([v.transform(keys) for v in _VECTORISERS]).tocsr())
+    return l2(hstack([v.transform(keys) for v in _vectorisers()]).tocsr())
 
 
 @dataclass
@@ -70,6 +70,7 @@ class LexicalHead:
     def __post_init__(self) -> None:
         self._dense = np.zeros(2 * N_FEATURES, dtype=np.float32)
         self._dense[self.index] = self.weight
+        _vectorisers()  # scikit-learn is imported when a model loads, not on its first request
 
     def logit(self, texts: list[str]) -> np.ndarray:
         if not texts:

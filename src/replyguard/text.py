@@ -75,11 +75,17 @@ def normalize(text: str) -> str:
     return re.sub(r"[ \t\r\f\v]+", " ", text).strip()
 
 
+def simplified_lower(text: str) -> str:
+    """normalize(), then Simplified script and lower case: one spelling of a sentence across
+    zh-Hant / zh-Hans and case, with its words, spaces and punctuation kept (unlike fold())."""
+    return _T2S.convert(normalize(text)).lower()
+
+
 @lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Comparison key for lexical matching: Simplified script, no emoji, particles, spaces
     or punctuation, lower case. Used to spot near-verbatim repeats across scripts."""
-    t = _T2S.convert(normalize(text)).lower()
+    t = simplified_lower(text)
     t = _EMOJI.sub("", t)
     t = _PARTICLES.sub("", t)
     return "".join(ch for ch in t if ch.isalnum() or ch in "[]")
