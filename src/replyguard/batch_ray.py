@@ -3,7 +3,7 @@ on Ray Data, one model per actor. Optional: ``pip install 'replyguard[ray]'``.
 
     >>> from functools import partial
     >>> from replyguard.analyzer import Analyzer
-    >>> engine = RayEngine(partial(Analyzer.load, "replyguard-v12", threads=1), workers=4)  # doctest: +SKIP
+    >>> engine = RayEngine(partial(Analyzer.load, "replyguard-v13", threads=1), workers=4)  # doctest: +SKIP
     >>> score_file("chats.jsonl", "findings.jsonl", engine)                                # doctest: +SKIP
 
 The driver reads and validates the input (bad records are reported there, with their line
