@@ -157,3 +157,25 @@ def test_v13_recipe_adds_the_defensive_twin_to_v12():
     assert "--lexical" not in v12
     assert v13[v13.index("--lexical") + 1:] == ["defensive"]
     assert v13[v13.index("--pair") + 1] == v12[v12.index("--pair") + 1]
+
+
+def test_a_head_without_pair_model_reads_the_twin_at_its_column(tiny_lexical_model, hash_encoder):
+    """The twin's column sits at the same place with and without pair logits after it."""
+    from replyguard.analyzer import Analyzer, ModelFolder
+    from replyguard.context import TurnContext
+    from replyguard.detectors import REGISTRY
+    from training.train import fit_logistic
+
+    det_cls = REGISTRY["defensive.v1"]
+    names = det_cls.feature_names(pair=False, lexical=True)
+    assert names[-1] == "defensive_lex" and det_cls.variants()[names] == (False, True)
+    an = Analyzer(ModelFolder.load(tiny_lexical_model), hash_encoder)
+    feats = an.featurize([TurnContext(conv_id="c", index=1, reply=r, open_msg="Where is my parcel??",
+                                      question="Where is my parcel??") for r in BLAME + OWN])
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (40, len(names)))
+    y = (x[:, -1] > 0).astype(int)  # a head that reads only the twin
+    det = det_cls(fit_logistic(x, y, c=10.0), threshold=0.5, pair=False, lexical=True)
+    lex = np.array([f.f("defensive_lex") for f in feats])
+    p = det.proba(feats)
+    assert np.corrcoef(p, lex)[0, 1] > 0.9
