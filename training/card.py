@@ -23,7 +23,7 @@ from replyguard.io import RecordError, read_conversations
 from replyguard.rules import RuleAnalyzer
 from replyguard.schema import DEFAULT_MODEL, FLAGS
 from training.build_data import hard_family
-from training.train import ece
+from training.train import ece, head_name
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCEPTANCE = ROOT.parent / "shared" / "acceptance" / "cases.jsonl"
@@ -217,7 +217,7 @@ def card(path: Path, metrics: dict) -> str:
                   "Cells: log-loss / F1.", "",
                   "| detector | chosen | " + " | ".join(cands) + " |", "|---|---|" + "---|" * len(cands)]
         for name, spec in chosen:
-            pick = "logistic" if not spec["hidden"] else f"mlp{spec['hidden']}(alpha={spec['alpha']:g})"
+            pick = head_name(spec["hidden"], spec.get("alpha", 0.0))
             parts.append(f"| {name} | {pick} | " + " | ".join(
                 f"{spec['unseen_lines'][c]['log_loss']:.4f} / {spec['unseen_lines'][c]['f1']:.3f}" for c in cands) + " |")
     for set_name, reps in metrics["sets"].items():

@@ -31,7 +31,7 @@ import numpy as np
 from replyguard.context import build_contexts
 from replyguard.features import AGENT_SIGNALS, CUSTOMER_SIGNALS, FEATURES, N_PREV_CAP, Featurizer, pair_input
 from replyguard.heads import Head, platt, sigmoid, standardiser
-from replyguard.lexical import LEXICAL_SIGNALS, LexicalHead
+from replyguard.lexical import LEXICAL_SIGNALS, LexicalHead, check_signals
 from replyguard.lexical import settings as lexical_settings
 from replyguard.schema import FLAGS, GoldConversation
 
@@ -174,9 +174,8 @@ def train_lexical(lines_tr: list[dict], lines_va: list[dict], names: list[str],
     from sklearn.metrics import roc_auc_score
 
     heads, metrics = {}, {}
+    check_signals(names)
     for name in names:
-        if name not in LEXICAL_SIGNALS:
-            raise ValueError(f"no lexical twin for signal {name!r} (have: {', '.join(LEXICAL_SIGNALS)})")
         tr = [r for r in lines_tr if r["signal"] == name]
         va = [r for r in lines_va if r["signal"] == name]
         if len({r["label"] for r in tr}) < 2 or len({r["label"] for r in va}) < 2:
@@ -299,11 +298,22 @@ def choose_head(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, replies: np.ndar
     shipped and led to this rule, so the rule is not blind to the held-out split."""
     cands = [(0, 0.0)] + ([(hidden, a) for a in MLP_ALPHAS] if hidden > 0 else [])
     scores = {c: line_disjoint(xs, ys, gs, replies, c[0], seed, c[1], k=k, scored=scored) for c in cands}
-    best_loss = min(v["log_loss"] for v in scores.values())
-    best_f1 = max(v["f1"] for v in scores.values())
-    h, alpha = next(c for c in cands if scores[c]["log_loss"] <= best_loss * (1 + PARSIMONY)
-                    or (f1_tolerance >= 0 and scores[c]["f1"] >= best_f1 - f1_tolerance))
-    return h, alpha, {("logistic" if c[0] == 0 else f"mlp{c[0]}(alpha={c[1]:g})"): v for c, v in scores.items()}
+    h, alpha = next(c for c in cands if as_good(scores[c], scores.values(), f1_tolerance))
+    return h, alpha, {head_name(*c): v for c, v in scores.items()}
+
+
+def head_name(hidden: int, alpha: float) -> str:
+    """How a head candidate is named in configs and cards: ``logistic`` or ``mlp32(alpha=0.1)``."""
+    return "logistic" if hidden == 0 else f"mlp{hidden}(alpha={alpha:g})"
+
+
+def as_good(score: dict, scores, f1_tolerance: float = F1_TOLERANCE) -> bool:
+    """Whether a candidate's unseen-line ``score`` is as good as the best of ``scores`` by either
+    measure: log-loss within ``PARSIMONY`` of the lowest, or F1 within ``f1_tolerance`` of the
+    highest (negative tolerance: log-loss alone). The simplest candidate that is, wins."""
+    scores = list(scores)
+    return (score["log_loss"] <= min(v["log_loss"] for v in scores) * (1 + PARSIMONY)
+            or (f1_tolerance >= 0 and score["f1"] >= max(v["f1"] for v in scores) - f1_tolerance))
 
 
 class CachedPair:
@@ -369,10 +379,9 @@ def train_flags(t: TurnTable, hidden: int, seed: int, pair: bool = False, f1_tol
         lex_choice, reads_lex = None, False
         if lexical and det.lexical_features:
             xl = t.x[sel][:, det.columns(pair, lexical=True)]
-            without = unseen["logistic" if h == 0 else f"mlp{h}(alpha={alpha:g})"]
+            without = unseen[head_name(h, alpha)]
             with_lex = line_disjoint(xl, ys, gs, rs, h, seed, alpha, scored=sc)
-            reads_lex = not (without["log_loss"] <= with_lex["log_loss"] * (1 + PARSIMONY)
-                             or (f1_tolerance >= 0 and without["f1"] >= with_lex["f1"] - f1_tolerance))
+            reads_lex = not as_good(without, (without, with_lex), f1_tolerance)
             lex_choice = {"without": without, "with": with_lex, "reads": reads_lex}
             if reads_lex:
                 xs = xl

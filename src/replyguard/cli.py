@@ -329,12 +329,13 @@ def train(
         lexical_signals = list(base_folder.lexical) if base_folder else []
     else:
         lexical_signals = [] if lexical.lower() == "none" else [x.strip() for x in lexical.split(",") if x.strip()]
-    from replyguard.lexical import LEXICAL_SIGNALS
+    from replyguard.lexical import check_signals
 
-    unknown = sorted(set(lexical_signals) - set(LEXICAL_SIGNALS))
-    if unknown:
-        err.print(f"[red]error:[/] --lexical: no n-gram twin for {', '.join(unknown)} (have: {', '.join(LEXICAL_SIGNALS)})")
-        raise typer.Exit(2)
+    try:
+        check_signals(lexical_signals)
+    except ValueError as e:
+        err.print(f"[red]error:[/] --lexical: {e}")
+        raise typer.Exit(2) from None
     if not add_labels:
         train_main(TrainArgs(data=str(data), out=str(out_dir), name=name, seed=seed, pair=pair_dir, hidden=hidden,
                              lexical=lexical_signals))

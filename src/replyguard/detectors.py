@@ -165,7 +165,7 @@ class Defensive(Detector):
     lexical_features = ("defensive_lex",)
 
     def evidence(self, f: TurnFeatures) -> str:
-        return _seg_by(f, "defensive_lex" if self.lexical and "defensive_lex" in f.seg_scores else "defensive")
+        return _seg_by(f, "defensive_lex" if self.lexical else "defensive")
 
     def explain(self, f: TurnFeatures) -> str:
         return "argues with, blames or lectures the customer"

@@ -157,16 +157,23 @@ class Featurizer:
 
     def _add_lexical(self, feats: list[TurnFeatures]) -> None:
         """Append LEXICAL_FEATURES: each lexical signal's highest value over the reply and its
-        segments (as ``def_max`` takes the e5 signal's), 0 where the model has no such head."""
+        segments (as ``def_max`` takes the e5 signal's), 0 where the model has no such head;
+        per-segment values go to ``seg_scores`` under the feature's name, for evidence."""
+        zeros = np.zeros(len(LEXICAL_FEATURES), dtype=np.float32)
+        if not self.lexical:
+            for f in feats:
+                f.x = np.concatenate([f.x, zeros.astype(f.x.dtype)])
+            return
         texts = [t for t in dict.fromkeys(t for f in feats for t in (f.ctx.reply, *f.segments)) if t.strip()]
-        lex = {name: dict(zip(texts, self.lexical[name].proba(texts))) for name in LEXICAL_SIGNALS
-               if name in self.lexical}
+        lex = {feat: dict(zip(texts, self.lexical[name].proba(texts)))
+               for name, feat in zip(LEXICAL_SIGNALS, LEXICAL_FEATURES) if name in self.lexical}
         for f in feats:
-            vals = [max((float(lex[name].get(t, 0.0)) for t in (f.ctx.reply, *f.segments)), default=0.0)
-                    if name in lex else 0.0 for name in LEXICAL_SIGNALS]
-            f.x = np.concatenate([f.x, np.array(vals, dtype=f.x.dtype)])
-            for name in lex:
-                f.seg_scores[f"{name}_lex"] = np.array([float(lex[name].get(p, 0.0)) for p in f.segments])
+            vals = zeros.copy()
+            for i, feat in enumerate(LEXICAL_FEATURES):
+                if feat in lex:
+                    f.seg_scores[feat] = np.array([float(lex[feat].get(p, 0.0)) for p in f.segments])
+                    vals[i] = max(float(lex[feat].get(f.ctx.reply, 0.0)), f.seg_scores[feat].max(initial=0.0))
+            f.x = np.concatenate([f.x, vals.astype(f.x.dtype)])
 
     def _one(self, c: TurnContext, s: list[str], heads: list[str], emb, sig, rel) -> TurnFeatures:
         g = lambda name, t: float(sig[name].get(t, 0.0)) if t.strip() else 0.0

@@ -31,6 +31,13 @@ CHAR_NGRAMS = (2, 4)
 TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"  # words, and each punctuation mark as a token ("?", "!")
 
 
+def check_signals(names: list[str]) -> None:
+    """ValueError naming every signal in ``names`` that has no lexical twin."""
+    unknown = sorted(set(names) - set(LEXICAL_SIGNALS))
+    if unknown:
+        raise ValueError(f"no n-gram twin for {', '.join(unknown)} (have: {', '.join(LEXICAL_SIGNALS)})")
+
+
 def settings() -> dict:
     """What the n-gram space is, as recorded in a model's config (a model is only valid with it)."""
     return {"n_features": N_FEATURES, "word_ngrams": list(WORD_NGRAMS), "char_ngrams": list(CHAR_NGRAMS),
