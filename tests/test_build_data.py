@@ -37,7 +37,7 @@ def test_later_pass_is_appended_after_everything_else(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     later = [i for i, c in enumerate(convs) if "-hard2-" in c["id"]]
-    n_after = sum(any(f"-hard{k}-" in c["id"] for k in (3, 4, 5, 6)) for c in convs)  # the third to sixth passes follow
+    n_after = sum(any(f"-hard{k}-" in c["id"] for k in (3, 4, 5, 6, 7)) for c in convs)  # the third to seventh follow
     assert later and later == list(range(len(convs) - n_after - len(later), len(convs) - n_after))
     assert {c["scenario"].split(":")[1] for c in convs if "-hard2-" in c["id"]} == {"threat", "reword", "repeat_far"}
 
@@ -49,7 +49,7 @@ def test_contrast_pass_is_appended_last_and_labels_only_what_it_knows(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     third = [i for i, c in enumerate(convs) if "-hard3-" in c["id"]]
-    n_after = sum(any(f"-hard{k}-" in c["id"] for k in (4, 5, 6)) for c in convs)
+    n_after = sum(any(f"-hard{k}-" in c["id"] for k in (4, 5, 6, 7)) for c in convs)
     assert third and third == list(range(len(convs) - n_after - len(third), len(convs) - n_after))
     seen = set()
     for split in ("train", "valid", "heldout"):
@@ -73,10 +73,12 @@ def test_contrast_pass_is_appended_last_and_labels_only_what_it_knows(built):
 
 @pytest.mark.parametrize("off, dropped, adds_lines", [
     (["--contrast-scale", "0"], ("-hard3-",), False),
-    (["--voice-scale", "0", "--polarity-scale", "0", "--tone-scale", "0"], ("-hard4-", "-hard5-", "-hard6-"), True),
-    (["--polarity-scale", "0", "--tone-scale", "0"], ("-hard5-", "-hard6-"), True),
-    (["--tone-scale", "0"], ("-hard6-",), True),
-], ids=["third", "fourth-to-sixth", "fifth-and-sixth", "sixth"])
+    (["--voice-scale", "0", "--polarity-scale", "0", "--tone-scale", "0", "--absolve-scale", "0"],
+     ("-hard4-", "-hard5-", "-hard6-", "-hard7-"), True),
+    (["--polarity-scale", "0", "--tone-scale", "0", "--absolve-scale", "0"], ("-hard5-", "-hard6-", "-hard7-"), True),
+    (["--tone-scale", "0", "--absolve-scale", "0"], ("-hard6-", "-hard7-"), True),
+    (["--absolve-scale", "0"], ("-hard7-",), True),
+], ids=["third", "fourth-to-seventh", "fifth-to-seventh", "sixth-and-seventh", "seventh"])
 def test_a_later_pass_turned_off_writes_the_earlier_data_byte_for_byte(built, tmp_path, off, dropped, adds_lines):
     """Adding a pass must not move a single earlier conversation or signal line (the models
     trained before it stay comparable on the same held-out turns): with the pass turned off the
@@ -113,7 +115,7 @@ def test_voice_pass_is_appended_last_and_labels_only_what_it_knows(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     fourth = [i for i, c in enumerate(convs) if "-hard4-" in c["id"]]
-    n_later = sum("-hard5-" in c["id"] or "-hard6-" in c["id"] for c in convs)
+    n_later = sum(any(f"-hard{k}-" in c["id"] for k in (5, 6, 7)) for c in convs)
     assert fourth and fourth == list(range(len(convs) - n_later - len(fourth), len(convs) - n_later))
     seen = set()
     for t in english_pass_turns(out, "-hard4-", "voice"):
@@ -139,8 +141,8 @@ def test_polarity_pass_is_appended_last_and_labels_only_who_is_blamed(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     fifth = [i for i, c in enumerate(convs) if "-hard5-" in c["id"]]
-    n_sixth = sum("-hard6-" in c["id"] for c in convs)
-    assert fifth and fifth == list(range(len(convs) - n_sixth - len(fifth), len(convs) - n_sixth))
+    n_after = sum("-hard6-" in c["id"] or "-hard7-" in c["id"] for c in convs)
+    assert fifth and fifth == list(range(len(convs) - n_after - len(fifth), len(convs) - n_after))
     sides = [{p[k] for p in HARD["polarity"]} for k in (0, 1)]
     seen = set()
     for t in english_pass_turns(out, "-hard5-", "polarity"):
@@ -165,7 +167,8 @@ def test_tone_pass_is_appended_last_and_labels_only_what_it_knows(built):
     out, _ = built
     convs = rows(out / "train.jsonl")
     sixth = [i for i, c in enumerate(convs) if "-hard6-" in c["id"]]
-    assert sixth and sixth == list(range(len(convs) - len(sixth), len(convs)))
+    n_after = sum("-hard7-" in c["id"] for c in convs)
+    assert sixth and sixth == list(range(len(convs) - n_after - len(sixth), len(convs) - n_after))
     blame, others = set(HARD["blame_tone"]), set(HARD["ack_tone"]) | set(HARD["own_tone"])
     seen = set()
     for t in english_pass_turns(out, "-hard6-", "tone"):
@@ -176,6 +179,34 @@ def test_tone_pass_is_appended_last_and_labels_only_what_it_knows(built):
             nearest = max(blame | others, key=lambda line: SequenceMatcher(None, words(line), words(t["text"])).ratio())
             assert nearest in others, (t, nearest)
     assert {"hard_tone_blame", "hard_tone_ack_bare", "hard_tone_ack_answer", "hard_tone_own"} <= seen
+
+
+def test_absolve_pass_is_appended_last_and_labels_only_who_is_blamed(built):
+    """Seventh pass (English only): a reply that clears the customer in the words blame uses
+    ("not your fault", "you won't need to") is scored as not defensive and nothing else about it
+    is asserted; blame in plain words or idiom is defensive. Its lines reach the signal lines
+    with the same labels."""
+    from training.banks.hard_en import HARD
+
+    out, _ = built
+    convs = rows(out / "train.jsonl")
+    seventh = [i for i, c in enumerate(convs) if "-hard7-" in c["id"]]
+    assert seventh and seventh == list(range(len(convs) - len(seventh), len(convs)))
+    clears, blames = set(HARD["absolve"]), set(HARD["blame_plain"]) | set(HARD["blame_voice"])
+    assert not clears & blames
+    seen = set()
+    for t in english_pass_turns(out, "-hard7-", "absolve"):
+        seen.add(t["move"])
+        blamed = t["move"].startswith("hard_absolve_blame")
+        assert ("defensive" in t["gold"]) == blamed and "defensive" not in t["skip"], t
+        if not blamed:
+            assert t["gold"] == [] and set(t["skip"]) == {"non_answer", "boilerplate", "missing_empathy"}, t
+            nearest = max(clears | blames, key=lambda line: SequenceMatcher(None, words(line), words(t["text"])).ratio())
+            assert nearest in clears, (t, nearest)
+    assert {"hard_absolve_clear", "hard_absolve_blame", "hard_absolve_clear_again", "hard_absolve_blame_again"} <= seen
+    lines = [r for r in rows(out / "lines_train.jsonl") if r["signal"] == "defensive" and r["lang"] == "en"]
+    cleared = [r for r in lines if "your fault" in r["text"].lower() and r["label"] == 0]
+    assert cleared, "no English signal line clears the customer in blame words"
 
 
 def test_without_hard_passes_only_main_conversations(built):
@@ -211,7 +242,8 @@ def test_heldout_threat_and_wording_lines_never_reach_training(built):
     from training.build_data import split_of
 
     held = [x for k in ("threat", "blame_more", "ack_more", "blame_calm", "lookalike", "ack_voice", "greet_voice",
-                        "blame_voice", "own_voice", "polarity", "blame_tone", "ack_tone", "own_tone") for x in HARD[k]
+                        "blame_voice", "own_voice", "polarity", "blame_tone", "ack_tone", "own_tone", "absolve",
+                        "blame_plain") for x in HARD[k]
             if split_of(json.dumps(x, ensure_ascii=False)) == "heldout"]
     held = [line for x in held for line in ([x] if isinstance(x, str) else x)]  # a pair is held out whole
     assert held

@@ -79,11 +79,16 @@ def test_v9_recipe_uses_the_first_four_passes_and_continues_pair_v3_with_the_oth
     assert heads[heads.index("--pair") + 1] == pipeline.PAIR_VOICE and "replyguard-v9" in heads
 
 
-def test_every_recipe_writes_the_data_without_the_fifth_pass():
-    """No shipped model was trained on the fifth (polarity) pass, so every recipe turns it off."""
+def test_every_recipe_writes_the_data_without_the_fifth_to_seventh_passes():
+    """No shipped model was trained on the fifth to seventh passes (polarity, tone, absolve), so
+    every recipe turns them off, and so does the data pair-v2 is continued on."""
     for name in pipeline.RECIPES:
         (data,) = _find(pipeline.plan(_args("--recipe", name), fit_pair=False), "training.build_data")
-        assert data[data.index("--polarity-scale") + 1] == "0", name
+        for flag in ("--polarity-scale", "--tone-scale", "--absolve-scale"):
+            assert data[data.index(flag) + 1] == "0", (name, flag)
+    steps = pipeline.plan(_args("--recipe", "v13"), fit_pair=True)
+    two = [s for s in _find(steps, "training.build_data") if s[s.index("--out") + 1].endswith("-two-passes")]
+    assert two and all(two[0][two[0].index(f) + 1] == "0" for f in ("--voice-scale", "--tone-scale", "--absolve-scale"))
 
 
 def test_v9_heads_are_chosen_by_log_loss_alone_and_v12_heads_by_both_measures():

@@ -16,8 +16,9 @@ Step 5  hard cases (``HardComposer``, banks ``training/banks/hard_*.py``), compo
         wordings; an earlier paragraph pasted again further down), appended so that every earlier conversation keeps its place;
         a third pass (calm blame next to its look-alikes) and a fourth (the same moves in everyday
         English voice: idioms, quips, help-desk greetings, replies that take the blame) and a
-        fifth (minimal pairs: the same words blaming the customer or turned to blame nobody),
-        each with its own rng, appended the same way.
+        fifth (minimal pairs: the same words blaming the customer or turned to blame nobody), a
+        sixth (dismissing, tone-policing) and a seventh (the customer cleared in the words blame
+        uses, next to plain blame), each with its own rng, appended the same way.
 
     python -m training.build_data --out data/generated
 """
@@ -585,7 +586,7 @@ HARD_MIX = {  # family -> weight (English doubles defensive and the ad families)
 
 # family -> the hard-bank key it cannot do without (the others fall back to the main banks)
 HARD_NEEDS = {"rejected": "rejected", "busy": "busy", "sarcasm": "sarcasm", "threat": "threat", "voice": "blame_voice",
-              "polarity": "polarity", "tone": "blame_tone"}
+              "polarity": "polarity", "tone": "blame_tone", "absolve": "absolve"}
 LATER_TOTAL = {"train": 1200, "valid": 600, "heldout": 300}  # second hard-case pass, all languages
 LATER_MIX = {"threat": 1.0, "reword": 1.2, "repeat_far": 0.8}  # family -> weight (a family runs where its bank has lines)
 CONTRAST_TOTAL = {"train": 1000, "valid": 500, "heldout": 250}  # third pass: defensive or its look-alike
@@ -596,6 +597,8 @@ POLARITY_TOTAL = {"train": 1200, "valid": 600, "heldout": 200}  # fifth pass: wh
 POLARITY_LANG_SHARE = VOICE_LANG_SHARE  # English only (its bank holds the pairs)
 TONE_TOTAL = {"train": 1000, "valid": 500, "heldout": 300}  # sixth pass: dismissing, tone-policing, blame as fact
 TONE_LANG_SHARE = VOICE_LANG_SHARE  # English only (its banks hold the lines)
+ABSOLVE_TOTAL = {"train": 800, "valid": 400, "heldout": 200}  # seventh pass: the customer cleared in blame words
+ABSOLVE_LANG_SHARE = VOICE_LANG_SHARE  # English only (its banks hold the lines)
 
 
 class HardComposer(Composer):
@@ -627,6 +630,8 @@ class HardComposer(Composer):
                    policing the customer's tone, talking down and blame stated as a fact about what the
                    customer did (defensive), next to sympathy, reassurance, holds, checks and refusals
                    with a way forward (not).
+    absolve        (seventh pass) a reply that clears the customer in the words blame uses ("not your
+                   fault", "you won't need to"), not defensive; or blame in the same plain words, defensive.
     """
 
     def __init__(self, lang: str, split: str, rng: random.Random) -> None:
@@ -1098,21 +1103,13 @@ class HardComposer(Composer):
         fault", "should have", "on you") occur on both sides, so only who is blamed tells them
         apart. The customer's follow-up is drawn apart from the label, so the context gives
         nothing away. As in ``voice``, only ``defensive`` is asserted for the turned line."""
-        rng = self.rng
         pairs = self.h("polarity")
-        follow = self.h("blamed_back") + self.stock["impatient_followup"]
-        d, sc, turns, miss = self.opening()
-        unsure = {"non_answer", "boilerplate", "missing_empathy"}
-        for k in range(2 if rng.random() < 0.5 else 1):
-            if k:
-                turns.append(self.u(self.noise.customer(self.c(follow), True)))
+
+        def draw() -> tuple[str, bool]:
             blames, turned = self.c(pairs)
-            if rng.random() < 0.5:
-                turns.append(self.a(blames, {"defensive"}, {"non_answer", "missing_empathy"},
-                                    "polarity_blame" + "_again" * k))
-            else:
-                turns.append(self.a(turned, set(), unsure, "polarity_turned" + "_again" * k))
-        return self.conv(cid, "polarity", d, sc["id"], turns)
+            return (blames, True) if self.rng.random() < 0.5 else (turned, False)
+
+        return self._blamed_or_not(cid, "polarity", draw, "turned")
 
     # -- 13. dismissing, tone-policing, talking down, blame as a fact; and their look-alikes -----
     def tone(self, cid: str) -> dict:
@@ -1123,6 +1120,41 @@ class HardComposer(Composer):
         return self._register_pass(cid, "tone", self.h("blame_tone"), self.h("ack_tone") or self.h("ack_voice"),
                                    self.h("greet_voice") or self.h("greet_more") or self.stock["greeting"],
                                    self.h("own_tone") or self.h("own_voice"))
+
+    # -- 14. the customer cleared in the words blame uses, next to blame in plain words --------
+    def absolve(self, cid: str) -> dict:
+        """Per agent turn, a reply that clears the customer or takes the blame in the words blame
+        uses ("not your fault", "you didn't do anything wrong", "you won't need to"), not
+        defensive; or blame aimed at the customer in the same plain words (``blame_plain``) or in
+        idiom (``blame_voice``), defensive. The customer's follow-up is drawn apart from the
+        label, and as in ``voice`` only ``defensive`` is asserted for the clearing line."""
+        clears = self.h("absolve")
+        blames = self.h("blame_plain") + self.h("blame_voice") or self.stock["defensive"]
+
+        def draw() -> tuple[str, bool]:
+            return (self.c(clears), False) if self.rng.random() < 0.55 else (self.c(blames), True)
+
+        return self._blamed_or_not(cid, "absolve", draw, "clear")
+
+    def _blamed_or_not(self, cid: str, family: str, draw, not_move: str) -> dict:
+        """One conversation of a who-is-blamed pass (``polarity``, ``absolve``): an opening, then one
+        or two agent turns, each ``draw()`` -> (text, blames the customer); a blaming turn is
+        defensive, the other is scored as not defensive and nothing else about it is asserted. The
+        customer's follow-up between them is drawn apart from the label."""
+        rng = self.rng
+        follow = self.h("blamed_back") + self.stock["impatient_followup"]
+        d, sc, turns, miss = self.opening()
+        unsure = {"non_answer", "boilerplate", "missing_empathy"}
+        for k in range(2 if rng.random() < 0.5 else 1):
+            if k:
+                turns.append(self.u(self.noise.customer(self.c(follow), True)))
+            text, blames = draw()
+            if blames:
+                turns.append(self.a(text, {"defensive"}, {"non_answer", "missing_empathy"},
+                                    f"{family}_blame" + "_again" * k))
+            else:
+                turns.append(self.a(text, set(), unsure, f"{family}_{not_move}" + "_again" * k))
+        return self.conv(cid, family, d, sc["id"], turns)
 
     def conversations(self, n: int, prefix: str, families: dict | None = None) -> Iterator[dict]:  # type: ignore[override]
         """``n`` hard conversations, families drawn by weight: ``HARD_MIX`` (English doubles
@@ -1304,6 +1336,10 @@ TONE_LINE_SIGNALS = {  # the sixth pass's single lines -> signal labels, written
     "ack_tone": {"ack": 1, "stock": 1, "defensive": 0, "promo": 0},
     "own_tone": {"defensive": 0, "promo": 0},
 }
+ABSOLVE_LINE_SIGNALS = {  # the seventh pass's single lines -> signal labels, written only with that pass
+    "absolve": {"defensive": 0, "promo": 0},
+    "blame_plain": {"defensive": 1, "ack": 0, "stock": 0},
+}
 
 
 def pass_signal_lines(lang: str, split: str, rng: random.Random, table: dict) -> Iterator[dict]:
@@ -1431,6 +1467,10 @@ def main() -> None:
     ap.add_argument("--tone-scale", type=float, default=1.0,
                     help="scale of the sixth pass (dismissing, tone-policing, blame as a fact, and look-alikes, in "
                          "English; 1.0: 1000 train, 500 valid, 300 heldout); 0 leaves it out")
+    ap.add_argument("--absolve-scale", type=float, default=1.0,
+                    help="scale of the seventh pass (the customer cleared in the words blame uses, next to plain "
+                         "blame, in English; 1.0: 800 train, 400 valid, 200 heldout); 0 writes the data the "
+                         "four-pass models (v9-v13) were trained on when the fifth and sixth are 0 too")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--langs", nargs="*", default=list(BANK_MODULES))
     ap.add_argument("--splits", nargs="*", default=list(SPLITS), choices=SPLITS,
@@ -1476,7 +1516,8 @@ def main() -> None:
         for tag, family, total, scale, share, signals in (
                 ("hard4", "voice", VOICE_TOTAL, args.voice_scale, VOICE_LANG_SHARE, VOICE_LINE_SIGNALS),
                 ("hard5", "polarity", POLARITY_TOTAL, args.polarity_scale, POLARITY_LANG_SHARE, POLARITY_LINE_SIGNALS),
-                ("hard6", "tone", TONE_TOTAL, args.tone_scale, TONE_LANG_SHARE, TONE_LINE_SIGNALS)):
+                ("hard6", "tone", TONE_TOTAL, args.tone_scale, TONE_LANG_SHARE, TONE_LINE_SIGNALS),
+                ("hard7", "absolve", ABSOLVE_TOTAL, args.absolve_scale, ABSOLVE_LANG_SHARE, ABSOLVE_LINE_SIGNALS)):
             convs += later_pass(split, args.langs, args.seed, tag, total[split] * args.hard_scale * scale, share,
                                 {family: 1.0})
             if scale > 0:

@@ -17,8 +17,8 @@ Five recipes: ``v5`` composes the data without the third to fifth hard-case pass
 ``v12`` is v9 with heads chosen by log-loss *or* F1 (``training.train.choose_head``); ``v13`` (the
 default) is v12 plus an n-gram twin of the ``defensive`` signal (``replyguard.lexical``), which a flag
 head reads only where that wins on unseen lines (``training.train.train_flags``).
-The fifth and sixth passes (``polarity``, ``tone``) are composed by default but no shipped
-model was trained on them (every recipe turns them off; see the README's model
+The fifth to seventh passes (``polarity``, ``tone``, ``absolve``) are composed by default but no
+shipped model was trained on them (every recipe turns them off; see the README's model
 history).
 
 The pair model is made in four steps, as it was made: ``replyguard-pair-v1`` from scratch on
@@ -50,13 +50,15 @@ FOCUS = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.2
          "--focus", "contrast", "defensive", "reword"]
 KEEP = ["--keep", "non_answer", "boilerplate", "ad_to_upset_customer", "missing_empathy"]
 # v9 and v12: the first four passes, heads over pair-v7 (v5-frozen stays the fast option)
-FOUR_PASS = {"passes": ["--polarity-scale", "0", "--tone-scale", "0"], "pair": PAIR_VOICE,
+FOUR_PASS = {"passes": ["--polarity-scale", "0", "--tone-scale", "0", "--absolve-scale", "0"], "pair": PAIR_VOICE,
              "pair_fit": [*FOCUS, "voice", *KEEP], "frozen": False}
 RECIPES = {
     "v5": {"name": "replyguard-v5", "previous": "models/replyguard-v4",
-           "passes": ["--contrast-scale", "0", "--voice-scale", "0", "--polarity-scale", "0", "--tone-scale", "0"],
+           "passes": ["--contrast-scale", "0", "--voice-scale", "0", "--polarity-scale", "0", "--tone-scale", "0",
+                      "--absolve-scale", "0"],
            "pair": PAIR_SOUP, "pair_fit": None, "frozen": True},
-    "v6": {"name": "replyguard-v6", "previous": "models/replyguard-v5", "passes": ["--voice-scale", "0", "--polarity-scale", "0", "--tone-scale", "0"],
+    "v6": {"name": "replyguard-v6", "previous": "models/replyguard-v5", "passes": ["--voice-scale", "0", "--polarity-scale", "0", "--tone-scale", "0",
+                                                                        "--absolve-scale", "0"],
            "pair": PAIR, "pair_fit": FOCUS, "frozen": True},
     "v9": {**FOUR_PASS, "name": "replyguard-v9", "previous": "models/replyguard-v5", "compare": ["models/replyguard-v6"],
            "train": ["--f1-tolerance", "-1"]},  # heads chosen by log-loss alone
@@ -104,7 +106,7 @@ def plan(args: argparse.Namespace, fit_pair: bool) -> list[list[str]]:
         [py, "-m", "training.train_pair", "bundle", "--data", base_data, "--out", base_bundle],
         [py, "-m", "training.train_pair", "fit", "--bundle", base_bundle, "--out", PAIR_BASE],
         [py, "-m", "training.build_data", "--out", two_data, "--contrast-scale", "0", "--voice-scale", "0",
-         "--polarity-scale", "0"],
+         "--polarity-scale", "0", "--tone-scale", "0", "--absolve-scale", "0"],
         [py, "-m", "training.train_pair", "bundle", "--data", two_data, "--out", two_bundle],
         [py, "-m", "training.train_pair", "fit", "--bundle", two_bundle, "--out", PAIR_CONTINUED,
          "--init", PAIR_BASE, *CONTINUE],

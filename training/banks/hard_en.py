@@ -987,3 +987,88 @@ HARD.update({
         "I've credited £10 to your account for the trouble.", "Your line should be back within the hour.",
     ],
 })
+
+# -- absolve (a seventh pass, ``HardComposer.absolve``): the signal lines the flag heads read
+#    held no English line that clears the customer in the words blame uses ("not your fault",
+#    "you didn't do anything wrong", "you shouldn't have had to", "you won't need to"): of 2,483
+#    English `defensive` signal lines, none contained "your fault" or "anything wrong", so both
+#    signals scored such lines as blame (0.96-1.00). Each line below is written fresh, in many
+#    structures and registers, none copied from another bank:
+#   absolve      clears the customer, puts the cause elsewhere (our system, the courier, a bug),
+#                reassures with "you don't / won't need to", tells them what they "should" now
+#                see, or takes the blame: not defensive
+#   blame_plain  blame in the same plain words, aimed at the customer: defensive
+HARD.update({
+    "absolve": [
+        # cause put elsewhere, customer cleared
+        "This isn't your fault at all, the courier scanned it to the wrong depot.",
+        "None of this is down to you; our payment page timed out.", "You're not at fault here, the label printed wrong.",
+        "It wasn't anything you did, the update reset everyone's settings.",
+        "Please don't blame yourself, the form really is confusing.", "No fault on your side, the driver marked it delivered by mistake.",
+        "That error wasn't caused by you, it came from our billing run.", "You've not done anything wrong, it's a known glitch.",
+        "It's genuinely not on you, the warehouse sent the wrong size.", "You aren't to blame for the late fee, our reminder never went out.",
+        "Nothing about this is your fault.", "That's not your mistake, the system picked the old address.",
+        "It's nobody's fault on your end, the card terminal was offline.", "You did nothing wrong, honestly.",
+        "You did everything right, the booking just didn't save.", "You filled it in correctly, our form dropped the last line.",
+        "Your payment went through fine, the error was ours.", "You typed it right, the code had expired on our side.",
+        "The fault lies with the courier, not with you.", "It's not you, it's the app, and the fix goes out tonight.",
+        "You weren't wrong to expect it today, the website said so.", "You read it correctly, the page was out of date.",
+        "That's not user error, our instructions left out a step.", "It's no failing of yours, the parcel was mislabelled.",
+        "Not your fault in the slightest.", "you didnt do anything wrong dont worry, its on our end",
+        "Don't worry, this wasn't your doing.", "That's on the restaurant, not on you, so the refund is yours.",
+        "The mistake was made at our end, not by you.", "It's not that you missed anything, the email never sent.",
+        # "you shouldn't have had to" / the agent owns it
+        "You shouldn't have had to ring three times for this.", "You should never have been charged twice, I've reversed it.",
+        "You shouldn't need to chase us, I'll keep you updated myself.", "You had every right to expect better.",
+        "It should have been sorted the first time you asked.", "We should have told you about the fee up front.",
+        "You deserved a clear answer last week, sorry it took this long.", "We let you down on this one.",
+        "You were right all along, the charge was wrong.", "Honestly, that's our error and I'm sorry you were caught by it.",
+        "That's on me, I gave you the wrong date earlier.", "I should have caught that on your last call.",
+        "You shouldn't be out of pocket for our mistake, so I've refunded it.", "The blame's ours, and so is the fix.",
+        "I'd be annoyed too; this one's our fault.", "That shouldn't happen to anyone, and I've flagged it.",
+        # reassurance in "you need / you won't need / you don't have to"
+        "You don't need to do anything, the refund is automatic.", "You won't have to send it back, keep the old one.",
+        "There's nothing you need to do now, it's all sorted.", "You don't have to pay the fee, I've waived it.",
+        "You won't be charged for the replacement.", "No need for you to call again, I've noted everything.",
+        "You don't have to fill in the form again, I have your details.", "You needn't worry about the late payment, it won't be recorded.",
+        "You won't lose your points, they'll move over to the new account.", "You don't need the receipt, I can find the order myself.",
+        "You won't need a new card, I've unblocked the old one.", "No action needed from you, the engineer will call ahead.",
+        "You don't have to be home, the driver can leave it in the safe place.", "You won't need to reset anything, just log in as usual.",
+        # helpful "you should / you'll need" with no lecture
+        "You should see the money back in 3-5 working days.", "You should get a text from the driver about an hour before.",
+        "You should be able to log in again now.", "You'll just need to tap 'Retry' once, and it will go through.",
+        "You should receive the new PIN by post within a week.", "If you restart the router now you should be back online.",
+        "You should have a confirmation email by now, let me know if not.", "You'll need your order number, it's [订单x], I've added it for you.",
+        "All you need to do is reply YES to the text and it's booked.", "You should find the voucher in the app under 'My offers'.",
+        # blame-shaped questions that are checks, not accusations
+        "Did anyone from our team tell you it would arrive today? If so, that's on us.",
+        "Was this the address on your confirmation? If it was, the courier got it wrong.",
+        "Have we charged you twice? If so, I'll refund one straight away.",
+        "Did the app crash before payment? That would explain it, and it's our bug.",
+        # chatty / curt registers
+        "Oh no, that's totally not on you!", "Nope, not your fault, promise 🙂", "Def not your mistake, our bad.",
+        "Honestly you did nothing wrong here!!", "Not on you at all, it's on us. Fixing it now.",
+        "Ah, that's our slip-up, not yours. Sorted!", "Naw, you're fine, the system glitched.", "lol no that's 100% our fault, sorry",
+        "Hey, no blame on you, it happens with that courier a lot.", "That one's all on our side, apologies.",
+        "Relax, you haven't messed anything up.", "Don't stress, you didn't break anything.",
+        "Honestly don't worry, nothing you did caused it.", "You're all good, the mix-up was ours.",
+    ],
+    "blame_plain": [
+        "This is your fault, not ours.", "Honestly, you did something wrong here.", "You're at fault, I'm afraid.",
+        "That's your mistake, so the fee stays.", "You typed it wrong, that's why it failed.",
+        "You filled the form in wrong.", "It's down to you that it was late.", "You should have been home for the delivery.",
+        "You should have read the terms before buying.", "You needed to cancel 24 hours before, and you didn't.",
+        "You had to tell us sooner, so there's nothing to refund.", "The blame is on your side.",
+        "You're the reason the order failed.", "You caused the problem by changing the address.",
+        "You ought to have kept the receipt.", "That's your responsibility, not the courier's.",
+        "You clearly didn't follow the instructions.", "It wasn't us, it was you.", "That one's your own doing.",
+        "You brought the late fee on yourself.", "Honestly, you should've checked first.",
+        "I think you'll find you got it wrong.", "you messed up the address tbh", "Not our fault you missed it.",
+        "You did this to yourself, I'm afraid.", "If you'd done it right it would have worked.",
+        "You're wrong about that, we did nothing wrong.", "You need to be more careful next time.",
+        "Honestly, you only have yourself to thank for that.", "The error is yours, so you'll have to pay.",
+        "Maybe check things properly before you complain.", "You should know better by now.",
+        "Did you even read the email? It was all there.", "Have you tried actually reading the instructions?",
+        "That's on you, not on us.", "You got the date wrong, not us.",
+    ],
+})
