@@ -5,7 +5,8 @@ machine where absolute numbers do not.
 
     python eval/bench_score.py [--file data/generated/heldout.jsonl] [--n 400] [--models A B]
 
-With a pair model, the yardstick is the encoder pass plus the pair-model pass.
+With a pair model, the yardstick is the encoder pass plus the pair-model pass; with a line
+model (``replyguard.line``), plus its pass over every reply and segment too.
 """
 
 from __future__ import annotations
@@ -63,13 +64,21 @@ def main() -> None:
         pair(ctxs)
         t_pair = time.perf_counter() - t0
         print(f"pair model pass alone:      {t_pair:.2f}s  ({1000 * t_pair / turns:.1f} ms per agent turn)")
+    line = next((a.line for a in analyzers if a.line is not None), None)
+    t_line = 0.0
+    if line is not None:
+        line_texts = [t for ctx in ctxs for s in [segments(ctx.reply)] for t in (ctx.reply, *(s if len(s) > 1 else []))]
+        t0 = time.perf_counter()
+        line.proba(line_texts)
+        t_line = time.perf_counter() - t0
+        print(f"line model pass alone:      {t_line:.2f}s  ({1000 * t_line / turns:.1f} ms per agent turn)")
     print(f"{'model':<24} {'seconds':>8} {'turns/s':>8} {'ms/turn':>8} {'÷ its forward passes':>21}")
     for a in analyzers:
         enc.clear_cache()
         t0 = time.perf_counter()
         a.score(convs)
         t = time.perf_counter() - t0
-        yard = t_fwd + (t_pair if a.pair is not None else 0.0)
+        yard = t_fwd + (t_pair if a.pair is not None else 0.0) + (t_line if a.line is not None else 0.0)
         print(f"{a.name:<24} {t:>8.2f} {turns / t:>8.1f} {1000 * t / turns:>8.1f} {t / yard:>21.2f}")
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from replyguard.features import ALL_FEATURES, FEATURES
 from replyguard.lexical import LEXICAL_FEATURES, LexicalHead
+from replyguard.line import LINE_FEATURES
 from replyguard.schema import FLAGS
 from tests.conftest import TINY
 
@@ -49,7 +50,7 @@ def test_lexical_features_sit_between_structural_and_pair(tiny_analyzer):
     feats = tiny_analyzer.featurize([TurnContext(conv_id="c", index=1, reply="That's on you.", open_msg="Where is my parcel??",
                                                  question="Where is my parcel??")])
     # a model without lexical heads gets zeros there, and its heads never read them
-    assert feats[0].x.shape == (len(FEATURES) + len(LEXICAL_FEATURES),)
+    assert feats[0].x.shape == (len(FEATURES) + len(LEXICAL_FEATURES) + len(LINE_FEATURES),)
     assert feats[0].f("defensive_lex") == 0.0
     assert not any(d.lexical for d in tiny_analyzer.detectors)
 
@@ -62,7 +63,7 @@ def _table(lex_informative: bool, seed: int = 0):
     rng = np.random.default_rng(seed)
     n = 1500
     y = rng.integers(0, 2, n)
-    width = len(FEATURES) + len(LEXICAL_FEATURES)
+    width = len(FEATURES) + len(LEXICAL_FEATURES) + len(LINE_FEATURES)
     x = rng.normal(0, 1, (n, width)).astype(np.float32)
     x[:, FEATURES.index("def_max")] = y * 0.6 + rng.normal(0, 1, n)
     lex = ALL_FEATURES.index("defensive_lex")
@@ -168,7 +169,7 @@ def test_a_head_without_pair_model_reads_the_twin_at_its_column(tiny_lexical_mod
 
     det_cls = REGISTRY["defensive.v1"]
     names = det_cls.feature_names(pair=False, lexical=True)
-    assert names[-1] == "defensive_lex" and det_cls.variants()[names] == (False, True)
+    assert names[-1] == "defensive_lex" and det_cls.variants()[names] == (False, True, False)
     an = Analyzer(ModelFolder.load(tiny_lexical_model), hash_encoder)
     feats = an.featurize([TurnContext(conv_id="c", index=1, reply=r, open_msg="Where is my parcel??",
                                       question="Where is my parcel??") for r in BLAME + OWN])

@@ -83,7 +83,8 @@ def test_every_recipe_writes_the_data_without_the_fifth_to_seventh_passes():
     """No shipped model was trained on the fifth to seventh passes (polarity, tone, absolve), so
     every recipe turns them off, and so does the data pair-v2 is continued on."""
     for name in pipeline.RECIPES:
-        (data,) = _find(pipeline.plan(_args("--recipe", name), fit_pair=False), "training.build_data")
+        (data,) = _find(pipeline.plan(_args("--recipe", name), fit_pair=False), "training.build_data", "--out",
+                        "data/generated")
         for flag in ("--polarity-scale", "--tone-scale", "--absolve-scale"):
             assert data[data.index(flag) + 1] == "0", (name, flag)
     steps = pipeline.plan(_args("--recipe", "v13"), fit_pair=True)
@@ -100,3 +101,20 @@ def test_v9_heads_are_chosen_by_log_loss_alone_and_v12_heads_by_both_measures():
     assert v12[v12.index("--pair") + 1] == pipeline.PAIR_VOICE
     data = lambda r: _find(pipeline.plan(_args("--recipe", r), fit_pair=False), "training.build_data")  # noqa: E731
     assert data("v9") == data("v12")  # the same four-pass data
+
+
+def test_v14_recipe_adds_the_line_model_trained_on_every_pass():
+    """v14's flag heads learn on v13's four-pass data; its line model learns on the signal lines
+    of every pass (its own data folder), refitted only when the encoders are fine-tuned."""
+    steps = pipeline.plan(_args("--recipe", "v14"), fit_pair=False)
+    (lines,) = _find(steps, "training.build_data", "--out", "data/generated-lines")
+    assert not any(a.endswith("-scale") for a in lines)  # every pass on
+    (line,) = _find(steps, "training.train_line")
+    assert line[line.index("--data") + 1] == "data/generated-lines" and line[line.index("--out") + 1] == pipeline.LINE
+    assert "--measure-only" in line
+    assert "--measure-only" not in _find(pipeline.plan(_args("--recipe", "v14"), fit_pair=True), "training.train_line")[0]
+    (heads,) = [s for s in _find(steps, "training.train") if "--pair" in s]
+    assert heads[heads.index("--line") + 1] == pipeline.LINE and heads[heads.index("--data") + 1] == "data/generated"
+    assert heads[heads.index("--lexical") + 1] == "defensive"
+    assert steps.index(line) < steps.index(heads)
+    assert not _find(pipeline.plan(_args("--recipe", "v13"), fit_pair=True), "training.train_line")

@@ -161,8 +161,25 @@ def lexical_lines(config: dict) -> list[str]:
     out = [f"- Lexical signals: an n-gram twin of {', '.join(f'`{n}`' for n in lex['signals'])} — logistic regression "
            "on hashed word (1–3) and character (2–4) n-grams of the Simplified-folded, lower-cased text "
            f"(`replyguard/lexical.py`), fitted on the same *train* lines as the e5 signal heads ({heads})."]
+    return out + choice_lines(config, "lexical")
+
+
+def line_lines(config: dict) -> list[str]:
+    """The card's lines on the fine-tuned line model and which flag heads read it (none without)."""
+    line = config.get("line")
+    if not line:
+        return []
+    return [f"- Line model: `{line['adapter']}` — the same e5-small fine-tuned with LoRA adapters on the *train* "
+            f"signal lines -> {', '.join(f'`{n}`' for n in line['signals'])} (`training/train_line.py`; its own card "
+            "has its line metrics); its value on the reply and each segment (the highest) is an extra input "
+            "a flag head may read."] + choice_lines(config, "line")
+
+
+def choice_lines(config: dict, kind: str) -> list[str]:
+    """Per detector: whether its head reads the ``kind`` inputs, and the unseen-line measures that decided."""
+    out = []
     for name, spec in config["detectors"].items():
-        c = spec.get("lexical")
+        c = spec.get(kind)
         if c:
             out.append(f"  `{name}` {'reads' if c['reads'] else 'does not read'} it: on unseen lines, with the same head, "
                        f"log-loss {c['without']['log_loss']:.4f} -> {c['with']['log_loss']:.4f}, F1 "
@@ -188,6 +205,7 @@ def card(path: Path, metrics: dict) -> str:
                 "(`training/train_pair.py`, trained on the *train* split only); its five logits are extra inputs "
                 "of every flag head."] if config.get("pair") else []),
              *lexical_lines(config),
+             *line_lines(config),
              "- Weights: `heads.safetensors`; configuration, thresholds and training metrics: `config.json`.", "",
              "## Training data",
              f"- Signal heads: {td['n_signal_lines']} role-labelled lines from the *train* split of the project's "

@@ -45,6 +45,7 @@ PAIR_CONTINUED = "models/replyguard-pair-v2"
 PAIR_SOUP = "models/replyguard-pair-v3"  # the average of PAIR_BASE and PAIR_CONTINUED
 PAIR = "models/replyguard-pair-v4"  # PAIR_SOUP continued on the defensive families
 PAIR_VOICE = "models/replyguard-pair-v7"  # PAIR_SOUP continued on them and the voice pass, other flags kept
+LINE = "models/replyguard-line-v1"  # the line model (training/train_line.py), on the lines of every pass
 CONTINUE = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.35", "--max-eval", "3000"]
 FOCUS = ["--epochs", "1", "--lr", "3e-4", "--hard-repeat", "2", "--replay", "0.25", "--max-eval", "3000",
          "--focus", "contrast", "defensive", "reword"]
@@ -65,6 +66,9 @@ RECIPES = {
     "v12": {**FOUR_PASS, "name": "replyguard-v12", "previous": "models/replyguard-v9"},
     # v12 plus an n-gram twin of the defensive signal, read by the heads where it wins on unseen lines
     "v13": {**FOUR_PASS, "name": "replyguard-v13", "previous": "models/replyguard-v12", "train": ["--lexical", "defensive"]},
+    # v13 plus the fine-tuned line model (trained on the signal lines of every pass), read where it wins
+    "v14": {**FOUR_PASS, "name": "replyguard-v14", "previous": "models/replyguard-v13",
+            "train": ["--lexical", "defensive", "--line", LINE], "line": True},
 }
 
 
@@ -80,7 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--data", default="data/generated")
     ap.add_argument("--bundle", default="build/pair-bundle")
     ap.add_argument("--fit-pair", action=argparse.BooleanOptionalAction, default=None,
-                    help="fine-tune the pair model (default: only when a GPU is available)")
+                    help="fine-tune the pair model, and the line model where the recipe has one "
+                         "(default: only when a GPU is available)")
     return ap.parse_args(argv)
 
 
@@ -111,6 +116,12 @@ def plan(args: argparse.Namespace, fit_pair: bool) -> list[list[str]]:
         [py, "-m", "training.train_pair", "fit", "--bundle", two_bundle, "--out", PAIR_CONTINUED,
          "--init", PAIR_BASE, *CONTINUE],
     ]
+    # the line model learns from the signal lines of every data pass (its own data folder);
+    # fitted when the encoders are fine-tuned, otherwise the committed adapter is re-measured
+    line_data = f"{args.data}-lines"
+    line_steps = [[py, "-m", "training.build_data", "--out", line_data],
+                  [py, "-m", "training.train_line", "--data", line_data, "--out", LINE,
+                   *([] if fit_pair else ["--measure-only"])]] if recipe.get("line") else []
     focus_step = [py, "-m", "training.train_pair", "fit", "--bundle", args.bundle, "--out", pair, "--init", PAIR_SOUP,
                   *(recipe["pair_fit"] or [])]
     steps = [
@@ -120,6 +131,7 @@ def plan(args: argparse.Namespace, fit_pair: bool) -> list[list[str]]:
         [py, "-m", "training.soup_pair", "--adapters", PAIR_BASE, PAIR_CONTINUED, "--out", PAIR_SOUP],
         *([focus_step] if fit_pair and recipe["pair_fit"] else []),
         [py, "-m", "training.train_pair", "card", "--adapter", pair, "--data", args.data, "--bundle", args.bundle],
+        *line_steps,
         *twin_train,
         [py, "-m", "training.train", "--data", args.data, "--out", f"models/{name}", "--name", name,
          "--pair", pair, *recipe.get("train", [])],

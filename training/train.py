@@ -59,6 +59,7 @@ class TrainArgs:
     extra_heldout: list[str] = field(default_factory=list, metadata={"help": "gold JSONL files kept out of training for evaluation (recorded in config.json)"})
     lexical: list[str] = field(default_factory=list, metadata={"help": f"signals to fit an n-gram twin for ({', '.join(LEXICAL_SIGNALS)}); a flag head reads its twin only when that wins on unseen lines (train_flags); none: the heads of replyguard-v12 and earlier"})
     lexical_c: float = field(default=LEXICAL_C, metadata={"help": "inverse L2 strength of the lexical logistic regressions"})
+    line: str | None = field(default=None, metadata={"help": "line-model adapter folder (training/train_line.py) whose signals a flag head reads when that wins on unseen lines (train_flags), e.g. models/replyguard-line-v1"})
     f1_tolerance: float = field(default=F1_TOLERANCE, metadata={"help": "a head whose unseen-line F1 is within this of the best also qualifies (choose_head); negative: log-loss alone decides, the rule replyguard-v9 and earlier were chosen by"})
 
 
@@ -357,7 +358,7 @@ class CachedPair:
 
 
 def train_flags(t: TurnTable, hidden: int, seed: int, pair: bool = False, f1_tolerance: float = F1_TOLERANCE,
-                lexical: bool = False):
+                lexical: bool = False, line: bool = False):
     """One head per flag, chosen by :func:`choose_head` on lines no candidate saw; the chosen
     head is then calibrated and its threshold set on out-of-fold logits from folds grouped by
     scenario, and refitted on all turns.
@@ -366,7 +367,9 @@ def train_flags(t: TurnTable, hidden: int, seed: int, pair: bool = False, f1_tol
     (``Detector.lexical_features``) is also measured with them, with the head chosen without
     them, on the same unseen-line folds; it reads them only when the head without them is
     not as good by either measure of :func:`choose_head` (within ``PARSIMONY`` of the log-loss
-    or ``f1_tolerance`` of the F1): more inputs must win on both counts."""
+    or ``f1_tolerance`` of the F1): more inputs must win on both counts. With ``line`` (the table
+    carries the line model's signals) its ``Detector.line_features`` are then measured the same
+    way, on top of whatever the lexical choice left."""
     heads, specs = {}, {}
     from replyguard.detectors import REGISTRY
 
@@ -376,15 +379,17 @@ def train_flags(t: TurnTable, hidden: int, seed: int, pair: bool = False, f1_tol
         cols = det.columns(pair)
         xs, ys, gs, rs, sc = t.x[sel][:, cols], t.y[sel, j], t.groups[sel], t.replies[sel], t.scored[sel]
         h, alpha, unseen = choose_head(xs, ys, gs, rs, hidden, seed, scored=sc, f1_tolerance=f1_tolerance)
-        lex_choice, reads_lex = None, False
-        if lexical and det.lexical_features:
-            xl = t.x[sel][:, det.columns(pair, lexical=True)]
-            without = unseen[head_name(h, alpha)]
-            with_lex = line_disjoint(xl, ys, gs, rs, h, seed, alpha, scored=sc)
-            reads_lex = not as_good(without, (without, with_lex), f1_tolerance)
-            lex_choice = {"without": without, "with": with_lex, "reads": reads_lex}
-            if reads_lex:
-                xs = xl
+        reads = {"lexical": False, "line": False}
+        choices, without = {}, unseen[head_name(h, alpha)]
+        for kind, on, extra in (("lexical", lexical, det.lexical_features), ("line", line, det.line_features)):
+            if not (on and extra):
+                continue
+            xw = t.x[sel][:, det.columns(pair, **{**reads, kind: True})]
+            with_it = line_disjoint(xw, ys, gs, rs, h, seed, alpha, scored=sc)
+            reads[kind] = not as_good(without, (without, with_it), f1_tolerance)
+            choices[kind] = {"without": without, "with": with_it, "reads": reads[kind]}
+            if reads[kind]:
+                xs, without = xw, with_it
         p, thr, f1, calib = _oof(xs, ys, gs, h, seed, scored=sc, alpha=alpha)
         head = fit_mlp(xs, ys, h, seed, alpha)
         head.calib = calib
@@ -392,16 +397,16 @@ def train_flags(t: TurnTable, hidden: int, seed: int, pair: bool = False, f1_tol
             "threshold": thr, "oof_f1": round(f1, 4), "oof_ece": ece(p, ys[sc]), "hidden": h,
             **({"alpha": alpha} if h else {}), "unseen_lines": unseen,
             **({"choice": {"log_loss_within": PARSIMONY, "f1_within": f1_tolerance}} if f1_tolerance >= 0 else {}),
-            **({"lexical": lex_choice} if lex_choice else {}),
-            "features": list(det.feature_names(pair, reads_lex)),
+            **choices,
+            "features": list(det.feature_names(pair, **reads)),
             "positives": int(ys[sc].sum()), "turns": int(sc.sum()),
             **({"mined_turns": int((~sc).sum())} if (~sc).any() else {}),
         }
         heads[f"{flag}.v1"] = head
-        lex_note = "" if lex_choice is None else (
-            f" lexical={'yes' if reads_lex else 'no'} (unseen-line F1 {lex_choice['without']['f1']:.3f} -> "
-            f"{lex_choice['with']['f1']:.3f}, log-loss {lex_choice['without']['log_loss']:.4f} -> "
-            f"{lex_choice['with']['log_loss']:.4f})")
+        lex_note = "".join(
+            f" {kind}={'yes' if c['reads'] else 'no'} (unseen-line F1 {c['without']['f1']:.3f} -> "
+            f"{c['with']['f1']:.3f}, log-loss {c['without']['log_loss']:.4f} -> {c['with']['log_loss']:.4f})"
+            for kind, c in choices.items())
         print(f"  flag {flag:<22} n={int(sc.sum()):>6}{f' (+{int((~sc).sum())} mined)' if (~sc).any() else ''} "
               f"pos={int(ys[sc].sum()):>5} hidden={h:<3} thr={thr:.2f} "
               f"OOF-F1={f1:.3f} ECE={specs[f'{flag}.v1']['oof_ece']:.3f} "
@@ -414,7 +419,7 @@ def main(args: TrainArgs, encoder=None) -> dict:
     from safetensors.numpy import save_file
 
     from replyguard.encoder import Encoder
-    from replyguard.encoder_build import WEIGHTS_SHA256
+    from replyguard.encoder_build import WEIGHTS_SHA256, sha256
 
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -457,11 +462,17 @@ def main(args: TrainArgs, encoder=None) -> dict:
         from replyguard.pair import PairModel
 
         pair = CachedPair.for_adapter(PairModel.load(args.pair, share_embeddings_with=encoder), args.pair)
+    line = None
+    if args.line:
+        from replyguard.line import LineModel
+
+        line = LineModel.load(args.line, share_embeddings_with=encoder)
     feature_options = {"n_prev_cap": N_PREV_CAP}
-    table = featurise(convs_va, Featurizer(encoder, signals, pair, lexical=lexical, **feature_options))
+    table = featurise(convs_va, Featurizer(encoder, signals, pair, lexical=lexical, line=line, **feature_options))
     if emb_cache:
         encoder.save_cache(emb_cache)
-    flags, specs = train_flags(table, args.hidden, args.seed, pair is not None, args.f1_tolerance, bool(lexical))
+    flags, specs = train_flags(table, args.hidden, args.seed, pair is not None, args.f1_tolerance, bool(lexical),
+                               line is not None)
     # 5. save
     out.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, np.ndarray] = {}
@@ -481,6 +492,9 @@ def main(args: TrainArgs, encoder=None) -> dict:
         "detectors": specs,
         **({"pair": {"adapter": Path(args.pair).name, "sha256": pair.sha,
                      "base": "multilingual-e5-small + LoRA (training/train_pair.py)"}} if args.pair else {}),
+        **({"line": {"adapter": Path(args.line).name, "sha256": sha256(Path(args.line) / "adapter_model.safetensors"),
+                     "signals": list(line.signals),
+                     "base": "multilingual-e5-small + LoRA (training/train_line.py)"}} if line is not None else {}),
         "training_data": {"signal_lines": str(data / "lines_train.jsonl"), "flag_conversations": str(data / "valid.jsonl"),
                           "extra": args.extra_conversations, "n_signal_lines": len(lines_tr),
                           "n_flag_conversations": len(convs_va),

@@ -44,6 +44,18 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     raise FileNotFoundError(f"model {name_or_path!r} not found (looked in {p} and {q})")
 
 
+def _adapter_dir(path: Path, config: dict, key: str) -> Path | None:
+    """The adapter folder ``config[key]["adapter"]`` names (beside the model or in models/)."""
+    if not config.get(key):
+        return None
+    adapter = Path(config[key]["adapter"])
+    found = next((p for p in (adapter, path.parent / adapter, models_dir() / adapter)
+                  if (p / "adapter_config.json").exists()), None)
+    if found is None:
+        raise FileNotFoundError(f"{path}: {key} model adapter {adapter} not found")
+    return found
+
+
 @dataclass
 class ModelFolder:
     path: Path
@@ -52,6 +64,7 @@ class ModelFolder:
     detectors: list[Detector]
     pair_dir: Path | None = None  # LoRA adapter of the fine-tuned pair model, when the heads read it
     lexical: dict[str, LexicalHead] = field(default_factory=dict)  # n-gram twins of some signals
+    line_dir: Path | None = None  # LoRA adapter of the fine-tuned line model, when the heads read it
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike) -> ModelFolder:
@@ -68,24 +81,20 @@ class ModelFolder:
             if config["lexical"]["settings"] != lexical_settings():
                 raise ValueError(f"{path}: lexical heads built for another n-gram space; retrain with this version")
             lexical = {s: LexicalHead.from_tensors(tensors, f"lexical.{s}") for s in config["lexical"]["signals"]}
-        pair_dir = None
-        if config.get("pair"):
-            adapter = Path(config["pair"]["adapter"])
-            pair_dir = next((p for p in (adapter, path.parent / adapter, models_dir() / adapter)
-                             if (p / "adapter_config.json").exists()), None)
-            if pair_dir is None:
-                raise FileNotFoundError(f"{path}: pair model adapter {adapter} not found")
+        pair_dir, line_dir = (_adapter_dir(path, config, key) for key in ("pair", "line"))
+        line_signals = set(config["line"]["signals"]) if config.get("line") else set()
         detectors = []
         for name, spec in config["detectors"].items():
             det_cls = REGISTRY[name]
             names = tuple(spec.get("features", FEATURES))
-            pair, lex = det_cls.variants().get(names, (None, None))
+            pair, lex, line = det_cls.variants().get(names, (None, None, None))
             if pair is None or (pair and pair_dir is None) or (lex and not all(
-                    f.removesuffix("_lex") in lexical for f in det_cls.lexical_features)):
+                    f.removesuffix("_lex") in lexical for f in det_cls.lexical_features)) or (line and not all(
+                    f.removesuffix("_line") in line_signals for f in det_cls.line_features)):
                 raise ValueError(f"{path}: {name} was trained on other features; retrain with this version")
             detectors.append(det_cls(Head.from_tensors(tensors, f"flag.{name}"), spec["threshold"],
-                                     pair=pair, lexical=lex))
-        return cls(path, config, signals, detectors, pair_dir, lexical)
+                                     pair=pair, lexical=lex, line=line))
+        return cls(path, config, signals, detectors, pair_dir, lexical, line_dir)
 
 
 class Analyzer:
@@ -97,13 +106,16 @@ class Analyzer:
     [Finding(flag='non_answer', ...), Finding(flag='boilerplate', ...)]
     """
 
-    def __init__(self, model: ModelFolder, encoder, pair=None) -> None:
+    def __init__(self, model: ModelFolder, encoder, pair=None, line=None) -> None:
         self.model = model
         self.encoder = encoder
         self.pair = pair
+        self.line = line
         if pair is None and any(d.pair for d in model.detectors):
             raise ValueError(f"{model.path}: the flag heads read the pair model; load it (Analyzer.load does)")
-        self.featurize = Featurizer(encoder, model.signals, pair, lexical=model.lexical,
+        if line is None and any(d.line for d in model.detectors):
+            raise ValueError(f"{model.path}: the flag heads read the line model; load it (Analyzer.load does)")
+        self.featurize = Featurizer(encoder, model.signals, pair, lexical=model.lexical, line=line,
                                     **model.config.get("feature_options", {}))
         self.detectors = model.detectors
 
@@ -121,7 +133,12 @@ class Analyzer:
             from replyguard.pair import PairModel
 
             pair = PairModel.load(folder.pair_dir, share_embeddings_with=encoder)
-        return cls(folder, encoder, pair)
+        line = None
+        if folder.line_dir is not None:
+            from replyguard.line import LineModel
+
+            line = LineModel.load(folder.line_dir, share_embeddings_with=encoder)
+        return cls(folder, encoder, pair, line)
 
     @property
     def name(self) -> str:

@@ -294,6 +294,9 @@ def train(
     lexical: Annotated[str, typer.Option(
         help="signals with an n-gram twin, comma-separated (e.g. 'defensive'); 'base': those --base has; "
              "'none': no lexical signals")] = "base",
+    line: Annotated[str, typer.Option(
+        help="fine-tuned line-model adapter (name in models/ or folder) a flag head may read; "
+             "'base': the one --base reads; 'none': no line model")] = "base",
 ) -> None:
     """Train a model version (signal heads + flag heads) into models/NAME.
 
@@ -312,19 +315,22 @@ def train(
 
     out_dir = models_dir() / name
     base_folder = None
-    if "base" in (pair, lexical):
+    if "base" in (pair, lexical, line):
         from replyguard.analyzer import ModelFolder
 
         try:
             base_folder = ModelFolder.load(base)
         except FileNotFoundError:
             base_folder = None
-    if pair == "base":
-        pair_dir = str(base_folder.pair_dir) if base_folder and base_folder.pair_dir else None
-    elif pair.lower() == "none":
-        pair_dir = None
-    else:
-        pair_dir = str(Path(pair) if Path(pair).is_dir() else models_dir() / pair)
+    def adapter(choice: str, of_base: Path | None) -> str | None:
+        if choice == "base":
+            return str(of_base) if of_base else None
+        if choice.lower() == "none":
+            return None
+        return str(Path(choice) if Path(choice).is_dir() else models_dir() / choice)
+
+    pair_dir = adapter(pair, base_folder.pair_dir if base_folder else None)
+    line_dir = adapter(line, base_folder.line_dir if base_folder else None)
     if lexical == "base":
         lexical_signals = list(base_folder.lexical) if base_folder else []
     else:
@@ -338,7 +344,7 @@ def train(
         raise typer.Exit(2) from None
     if not add_labels:
         train_main(TrainArgs(data=str(data), out=str(out_dir), name=name, seed=seed, pair=pair_dir, hidden=hidden,
-                             lexical=lexical_signals))
+                             lexical=lexical_signals, line=line_dir))
         return
     from replyguard.corrections import CorrectionsError, load_corrections, split, write_jsonl
 
@@ -357,7 +363,7 @@ def train(
     ho_path = write_jsonl(out_dir / "corrections" / "heldout.jsonl", ho)
     err.print(f"corrections: {len(golds)} conversations → {len(tr)} added to training, {len(ho)} held out")
     train_main(TrainArgs(data=str(data), out=str(out_dir), name=name, seed=seed, pair=pair_dir, hidden=hidden,
-                         lexical=lexical_signals, extra_conversations=[str(tr_path)], extra_heldout=[str(ho_path)]))
+                         lexical=lexical_signals, line=line_dir, extra_conversations=[str(tr_path)], extra_heldout=[str(ho_path)]))
     sets = [(f"{data.name}/heldout", data / "heldout.jsonl"), ("corrections held out", ho_path)]
     sets = [(label, path) for label, path in sets if path.exists() and path.stat().st_size]
     from replyguard.evaluate import Outcomes

@@ -38,26 +38,32 @@ class Detector:
     # n-gram twins (replyguard.lexical) of the signals above that a head may also read;
     # training decides per flag whether it does (training.train.train_flags)
     lexical_features: ClassVar[tuple[str, ...]] = ()
+    # ... and the fine-tuned line model's (replyguard.line), decided the same way
+    line_features: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, head: Head, threshold: float, pair: bool = False, lexical: bool = False) -> None:
+    def __init__(self, head: Head, threshold: float, pair: bool = False, lexical: bool = False,
+                 line: bool = False) -> None:
         self.head = head
         self.threshold = float(threshold)
         self.pair = pair  # the head also reads the pair model's logits
         self.lexical = lexical  # ... and its lexical_features
+        self.line = line  # ... and its line_features
 
     @classmethod
-    def feature_names(cls, pair: bool = False, lexical: bool = False) -> tuple[str, ...]:
-        return cls.features + (cls.lexical_features if lexical else ()) + (PAIR_FEATURES if pair else ())
+    def feature_names(cls, pair: bool = False, lexical: bool = False, line: bool = False) -> tuple[str, ...]:
+        return (cls.features + (cls.lexical_features if lexical else ()) + (cls.line_features if line else ())
+                + (PAIR_FEATURES if pair else ()))
 
     @classmethod
-    def variants(cls) -> dict[tuple[str, ...], tuple[bool, bool]]:
-        """Every input list a head of this detector can be trained on -> (pair, lexical)."""
-        return {cls.feature_names(p, lx): (p, lx) for p in (False, True)
-                for lx in ((False, True) if cls.lexical_features else (False,))}
+    def variants(cls) -> dict[tuple[str, ...], tuple[bool, bool, bool]]:
+        """Every input list a head of this detector can be trained on -> (pair, lexical, line)."""
+        return {cls.feature_names(p, lx, ln): (p, lx, ln) for p in (False, True)
+                for lx in ((False, True) if cls.lexical_features else (False,))
+                for ln in ((False, True) if cls.line_features else (False,))}
 
     @classmethod
-    def columns(cls, pair: bool = False, lexical: bool = False) -> list[int]:
-        return [ALL_FEATURES.index(f) for f in cls.feature_names(pair, lexical)]
+    def columns(cls, pair: bool = False, lexical: bool = False, line: bool = False) -> list[int]:
+        return [ALL_FEATURES.index(f) for f in cls.feature_names(pair, lexical, line)]
 
     @property
     def name(self) -> str:
@@ -66,7 +72,7 @@ class Detector:
     def proba(self, feats: list[TurnFeatures]) -> np.ndarray:
         if not feats:
             return np.zeros(0, dtype=np.float32)
-        return self.head.proba(np.stack([f.x for f in feats])[:, self.columns(self.pair, self.lexical)])
+        return self.head.proba(np.stack([f.x for f in feats])[:, self.columns(self.pair, self.lexical, self.line)])
 
     def predict(self, feats: list[TurnFeatures]) -> list[Finding | None]:
         out: list[Finding | None] = []
@@ -163,9 +169,10 @@ class Defensive(Detector):
     flag = "defensive"
     features = ("def_max", "ack_max", "up_max", "rel_max", "stock_min", "len_reply", "asks_q")
     lexical_features = ("defensive_lex",)
+    line_features = ("defensive_line",)
 
     def evidence(self, f: TurnFeatures) -> str:
-        return _seg_by(f, "defensive_lex" if self.lexical else "defensive")
+        return _seg_by(f, "defensive_line" if self.line else "defensive_lex" if self.lexical else "defensive")
 
     def explain(self, f: TurnFeatures) -> str:
         return "argues with, blames or lectures the customer"

@@ -6,6 +6,7 @@ Signals (each a head on e5 embeddings, trained on role-labelled lines):
                  ``promo`` (promotion), ``defensive``
   pair:          ``relevance`` (does the reply engage with the question)
   lexical:       ``defensive_lex``, an n-gram twin of ``defensive`` (:mod:`replyguard.lexical`)
+  line model:    ``defensive_line``, the fine-tuned line model's ``defensive`` (:mod:`replyguard.line`)
 The flag heads combine them with repeat measures and lengths. Every text is encoded once
 per batch (and cached across calls), so history costs nothing on the next turn.
 """
@@ -22,6 +23,7 @@ from rapidfuzz import fuzz
 from replyguard.context import TurnContext
 from replyguard.heads import Head
 from replyguard.lexical import LEXICAL_FEATURES, LEXICAL_SIGNALS, LexicalHead
+from replyguard.line import LINE_FEATURES, LINE_SIGNALS
 from replyguard.pair import PAIR_FEATURES
 from replyguard.text import clauses, fold, has_specifics, segments
 
@@ -41,9 +43,9 @@ FEATURES = (
     # a hold message is the one stock line that is fine the first time (LABELS.md)
     "hold_max",
 )
-# the lexical signals follow (0 for a model without lexical heads), then, with a fine-tuned
-# pair model, its five logits
-ALL_FEATURES = FEATURES + LEXICAL_FEATURES + PAIR_FEATURES
+# the lexical signals follow (0 for a model without lexical heads), then the line model's
+# (0 without one), then, with a fine-tuned pair model, its five logits
+ALL_FEATURES = FEATURES + LEXICAL_FEATURES + LINE_FEATURES + PAIR_FEATURES
 REPEAT_CHAR = 85.0  # rapidfuzz ratio (0-100) above which two folded segments are "the same"
 # earlier agent turns counted by ``n_prev_agent`` (models trained since replyguard-v4; the
 # value is stored in their config as ``feature_options.n_prev_cap``): real chats run to dozens
@@ -60,7 +62,7 @@ def pair_input(q: np.ndarray, r: np.ndarray) -> np.ndarray:
 @dataclass
 class TurnFeatures:
     ctx: TurnContext
-    x: np.ndarray  # (len(FEATURES) + len(LEXICAL_FEATURES) [+ len(PAIR_FEATURES)],)
+    x: np.ndarray  # (len(FEATURES) + len(LEXICAL_FEATURES) + len(LINE_FEATURES) [+ len(PAIR_FEATURES)],)
     segments: list[str]
     seg_scores: dict[str, np.ndarray]  # per-segment signal values, for evidence
     repeat_of: str | None  # the earlier agent turn this one repeats most
@@ -90,9 +92,10 @@ class Featurizer:
     """Computes :data:`FEATURES` for a batch of turn contexts."""
 
     def __init__(self, encoder, signal_heads: dict[str, Head], pair=None, n_prev_cap: int | None = None,
-                 lexical: dict[str, LexicalHead] | None = None) -> None:
+                 lexical: dict[str, LexicalHead] | None = None, line=None) -> None:
         self.pair = pair  # a PairModel whose logits are appended as PAIR_FEATURES, or None
         self.lexical = lexical or {}  # signal -> LexicalHead; LEXICAL_FEATURES are 0 without one
+        self.line = line  # a LineModel (replyguard.line); LINE_FEATURES are 0 without one
         self.n_prev_cap = n_prev_cap  # None: uncapped, as the heads of models before v4 were trained
         self.encoder = encoder
         self.heads = signal_heads
@@ -104,6 +107,9 @@ class Featurizer:
         # encoder and the heads work here (torch releases the GIL inside its kernels)
         pair_logits = _PAIR_POOL.submit(self.pair, contexts) if self.pair is not None else None
         segs = [segments(c.reply) for c in contexts]
+        # the line model reads each reply and its segments, on the same second core after the pair model
+        line_texts = [t for c, s in zip(contexts, segs) for t in (c.reply, *(s if len(s) > 1 else []))]
+        line_scores = _PAIR_POOL.submit(self.line.proba, line_texts) if self.line is not None else None
         # opening clauses ("实在抱歉，…", "I'm sorry —") carry acknowledgement that a
         # whole-sentence embedding of a long answer drowns out
         heads = [[h for x in s if (h := clauses(x)[0]) != x] for s in segs]
@@ -150,6 +156,7 @@ class Featurizer:
 
         out = [self._one(c, s, h, emb, sig, rel) for c, s, h in zip(contexts, segs, heads)]
         self._add_lexical(out)
+        self._add_line(out, line_scores.result() if line_scores is not None else {})
         if pair_logits is not None:
             for f, lg in zip(out, pair_logits.result()):
                 f.x = np.concatenate([f.x, lg.astype(f.x.dtype)])
@@ -173,6 +180,18 @@ class Featurizer:
                 if feat in lex:
                     f.seg_scores[feat] = np.array([float(lex[feat].get(p, 0.0)) for p in f.segments])
                     vals[i] = max(float(lex[feat].get(f.ctx.reply, 0.0)), f.seg_scores[feat].max(initial=0.0))
+            f.x = np.concatenate([f.x, vals.astype(f.x.dtype)])
+
+    def _add_line(self, feats: list[TurnFeatures], scores: dict[str, dict[str, float]]) -> None:
+        """Append LINE_FEATURES: each line-model signal's highest value over the reply and its
+        segments (as ``def_max`` takes the e5 signal's), 0 where there is no line model or it does
+        not score that signal; per-segment values go to ``seg_scores``, for evidence."""
+        for f in feats:
+            vals = np.zeros(len(LINE_FEATURES), dtype=np.float32)
+            for i, (name, feat) in enumerate(zip(LINE_SIGNALS, LINE_FEATURES)):
+                if name in scores:
+                    f.seg_scores[feat] = np.array([float(scores[name].get(p, 0.0)) for p in f.segments])
+                    vals[i] = max(float(scores[name].get(f.ctx.reply, 0.0)), f.seg_scores[feat].max(initial=0.0))
             f.x = np.concatenate([f.x, vals.astype(f.x.dtype)])
 
     def _one(self, c: TurnContext, s: list[str], heads: list[str], emb, sig, rel) -> TurnFeatures:

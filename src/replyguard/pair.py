@@ -72,6 +72,61 @@ def build_classifier(base_folder: str | os.PathLike, n_labels: int = len(FLAGS))
         hf_logging.set_verbosity(level)
 
 
+def load_adapter(adapter_dir: str | os.PathLike, n_labels: int, base_folder: str | os.PathLike | None = None,
+                 share_embeddings_with=None):
+    """(model, tokenizer, charmap): the base encoder with an ``n_labels`` head, the LoRA adapter
+    in ``adapter_dir`` merged into it (inference then costs one plain encoder pass).
+
+    ``share_embeddings_with``: a loaded :class:`~replyguard.encoder.Encoder`; the frozen
+    word-embedding matrix (most of the model's memory) is then shared, not copied.
+    """
+    import torch
+    from peft import PeftModel
+
+    from replyguard.encoder import ensure_e5
+
+    base = Path(base_folder) if base_folder else ensure_e5()
+    model = build_classifier(base, n_labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    model.eval()
+    if share_embeddings_with is not None:
+        try:
+            mine = model.bert.embeddings.word_embeddings
+            theirs = share_embeddings_with.model[0].auto_model.embeddings.word_embeddings
+            if mine.weight.shape == theirs.weight.shape and torch.equal(mine.weight[:64], theirs.weight[:64]):
+                mine.weight = theirs.weight
+        except (AttributeError, IndexError, TypeError):
+            pass  # a fixture encoder without a transformer inside: keep our own copy
+    return (model, *tokenizer_and_charmap(base))
+
+
+def tokenizer_and_charmap(base: Path):
+    """The base encoder's tokenizer and the character map its text preparation applies."""
+    from transformers import AutoTokenizer
+
+    from replyguard.encoder_build import CHARMAP_FILE
+
+    cm_file = base / CHARMAP_FILE
+    charmap = {int(k): v for k, v in json.loads(cm_file.read_text()).items()} if cm_file.exists() else {}
+    return AutoTokenizer.from_pretrained(str(base)), charmap
+
+
+def batched_logits(model, items: list, encode, n_out: int, batch_size: int, size=len) -> np.ndarray:
+    """``model``'s logits for every item, in item order; batches of similar ``size`` (so each
+    is padded only to its own longest input), each tokenised by ``encode``."""
+    import torch
+
+    out = np.zeros((len(items), n_out), dtype=np.float32)
+    order = sorted(range(len(items)), key=lambda i: size(items[i]))
+    with torch.inference_mode():
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            out[idx] = model(**encode([items[i] for i in idx])).logits.float().numpy()
+    return out
+
+
 class PairModel:
     """Scores (context, reply) pairs; returns one logit per flag (order of :data:`FLAGS`)."""
 
@@ -85,36 +140,8 @@ class PairModel:
     @classmethod
     def load(cls, adapter_dir: str | os.PathLike, base_folder: str | os.PathLike | None = None,
              share_embeddings_with=None) -> PairModel:
-        """Load base + adapter and merge them (inference then costs one plain encoder pass).
-
-        ``share_embeddings_with``: a loaded :class:`~replyguard.encoder.Encoder`; the frozen
-        word-embedding matrix (most of the model's memory) is then shared, not copied.
-        """
-        import torch
-        from peft import PeftModel
-        from transformers import AutoTokenizer
-
-        from replyguard.encoder import ensure_e5
-        from replyguard.encoder_build import CHARMAP_FILE
-
-        base = Path(base_folder) if base_folder else ensure_e5()
-        model = build_classifier(base)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
-        model.eval()
-        if share_embeddings_with is not None:
-            try:
-                mine = model.bert.embeddings.word_embeddings
-                theirs = share_embeddings_with.model[0].auto_model.embeddings.word_embeddings
-                if mine.weight.shape == theirs.weight.shape and torch.equal(mine.weight[:64], theirs.weight[:64]):
-                    mine.weight = theirs.weight
-            except (AttributeError, IndexError, TypeError):
-                pass  # a fixture encoder without a transformer inside: keep our own copy
-        tok = AutoTokenizer.from_pretrained(str(base))
-        cm_file = base / CHARMAP_FILE
-        charmap = {int(k): v for k, v in json.loads(cm_file.read_text()).items()} if cm_file.exists() else {}
-        return cls(model, tok, charmap)
+        """Base + adapter, merged (see :func:`load_adapter`)."""
+        return cls(*load_adapter(adapter_dir, len(FLAGS), base_folder, share_embeddings_with))
 
     def encode_pairs(self, pairs: list[tuple[str, str]]):
         a = [prep(x, self.charmap) for x, _ in pairs]
@@ -123,18 +150,9 @@ class PairModel:
                               padding=True, return_tensors="pt")
 
     def logits(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        import torch
-
-        if not pairs:
-            return np.zeros((0, len(FLAGS)), dtype=np.float32)
-        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-        out = np.zeros((len(pairs), len(FLAGS)), dtype=np.float32)
-        with self._lock, torch.inference_mode():
-            for s in range(0, len(order), self.batch_size):
-                idx = order[s:s + self.batch_size]
-                enc = self.encode_pairs([pairs[i] for i in idx])
-                out[idx] = self.model(**enc).logits.float().numpy()
-        return out
+        with self._lock:
+            return batched_logits(self.model, pairs, self.encode_pairs, len(FLAGS), self.batch_size,
+                                  size=lambda p: len(p[0]) + len(p[1]))
 
     def __call__(self, contexts: list[TurnContext]) -> np.ndarray:
         return self.logits([pair_texts(c) for c in contexts])
