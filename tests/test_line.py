@@ -183,3 +183,20 @@ def test_line_model_trains_loads_scores_and_feeds_a_flag_head(tmp_path, hash_enc
     assert 0.0 < f.f("defensive_line") < 1.0
     reads = config["detectors"]["defensive.v1"]["line"]["reads"]
     assert next(d for d in folder.detectors if d.flag == "defensive").line is reads
+
+
+def test_a_line_model_no_head_reads_is_not_loaded(tiny_model, tmp_path, hash_encoder):
+    """A model trained with --line whose heads all declined it costs no line-model pass."""
+    import shutil
+
+    from replyguard.analyzer import Analyzer
+
+    model = tmp_path / "declined"
+    shutil.copytree(tiny_model, model)
+    config = json.loads((model / "config.json").read_text())
+    config["line"] = {"adapter": "unused-line-model", "signals": ["defensive"]}
+    (model / "config.json").write_text(json.dumps(config))
+    (tmp_path / "unused-line-model").mkdir()
+    (tmp_path / "unused-line-model" / "adapter_config.json").write_text("{}")  # would not load as an adapter
+    an = Analyzer.load(model, encoder=hash_encoder)
+    assert an.line is None and an.featurize.line is None

@@ -16,7 +16,11 @@ Five recipes: ``v5`` composes the data without the third to fifth hard-case pass
 ``replyguard-pair-v7``, each head chosen by unseen-line log-loss alone (``--f1-tolerance -1``);
 ``v12`` is v9 with heads chosen by log-loss *or* F1 (``training.train.choose_head``); ``v13`` (the
 default) is v12 plus an n-gram twin of the ``defensive`` signal (``replyguard.lexical``), which a flag
-head reads only where that wins on unseen lines (``training.train.train_flags``).
+head reads only where that wins on unseen lines (``training.train.train_flags``). ``v14`` is v13
+plus the fine-tuned line model (``replyguard-line-v1``, ``training/train_line.py``, on the signal
+lines of every data pass) offered to the heads the same way; no head took it (README history
+row 23), so v14 is a measurement, not a shipped model, and the recipe is how ``replyguard-line-v1``
+is regenerated (``--fit-pair``) and re-measured.
 The fifth to seventh passes (``polarity``, ``tone``, ``absolve``) are composed by default but no
 shipped model was trained on them (every recipe turns them off; see the README's model
 history).
@@ -78,7 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="v5: two hard-case passes, heads over pair-v3; v6: three passes, heads over pair-v4; "
                          "v9: four passes, heads over pair-v7 chosen by log-loss; "
                          "v12: the same, heads chosen by log-loss or F1; "
-                         "v13 (default): v12 plus the n-gram twin of the defensive signal")
+                         "v13 (default): v12 plus the n-gram twin of the defensive signal; "
+                         "v14: v13 plus the line model (not shipped)")
     ap.add_argument("--name", default=None, help="model name (default: the recipe's)")
     ap.add_argument("--previous", default=None, help="previous model folder for the card (default: the recipe's)")
     ap.add_argument("--data", default="data/generated")

@@ -125,23 +125,34 @@ def _ap(p: np.ndarray, y: np.ndarray) -> float:
     return float(average_precision_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
 
 
-def measure(adapter: Path, data: Path) -> dict:
+def measure(adapter: Path, data: Path, compare: str | None = None) -> dict:
     """Per signal and language: average precision on valid and held-out lines, and F1 (with
-    precision/recall) on held-out at the threshold that is best on valid."""
+    precision/recall) on held-out at the threshold that is best on valid. With ``compare`` (a
+    flag model), the held-out AP of its frozen-e5 signal head (and n-gram twin) on the same lines."""
     from replyguard.line import LineModel
 
     model = LineModel.load(adapter)
     out = {}
     split_rows = {s: read_lines(data / f"lines_{s}.jsonl", model.signals) for s in ("valid", "heldout")}
     scores = {s: 1 / (1 + np.exp(-model.logits(r[0]))) for s, r in split_rows.items()}
+    others: dict[str, np.ndarray] = {}  # "e5 head" / "n-gram twin" -> held-out scores, (n, len(signals))
+    if compare:
+        from replyguard.analyzer import ModelFolder
+        from replyguard.encoder import Encoder
+
+        folder, texts = ModelFolder.load(compare), split_rows["heldout"][0]
+        emb = Encoder.load().encode(texts)
+        others["e5 head"] = np.stack([folder.signals[s].proba(emb) for s in model.signals], 1)
+        if all(s in folder.lexical for s in model.signals):
+            others["n-gram twin"] = np.stack([folder.lexical[s].proba(texts) for s in model.signals], 1)
     for j, sig in enumerate(model.signals):
         res = {}
         for lang in ("all",) + LANGS:
             cell = {}
-            sel = {}
+            sel, keep = {}, {}
             for s, (texts, y, m, langs) in split_rows.items():
-                keep = m[:, j] & (np.array(langs) == lang if lang != "all" else True)
-                sel[s] = (scores[s][keep, j], y[keep, j])
+                keep[s] = m[:, j] & (np.array(langs) == lang if lang != "all" else True)
+                sel[s] = (scores[s][keep[s], j], y[keep[s], j])
             _, thr = _f1_best(*sel["valid"])
             p, yy = sel["heldout"]
             pred = p >= thr
@@ -150,7 +161,9 @@ def measure(adapter: Path, data: Path) -> dict:
                          "threshold": round(float(thr), 2), "heldout_precision": round(tp / max(float(pred.sum()), 1.0), 4),
                          "heldout_recall": round(tp / max(float(yy.sum()), 1.0), 4),
                          "heldout_f1": round(2 * tp / max(float(pred.sum() + yy.sum()), 1.0), 4),
-                         "heldout_lines": int(len(yy)), "heldout_positives": int(yy.sum())})
+                         "heldout_lines": int(len(yy)), "heldout_positives": int(yy.sum()),
+                         **({"compared": {k: round(_ap(v[keep["heldout"], j], yy), 4) for k, v in others.items()},
+                             "compared_with": compare} if others else {})})
             res[lang] = cell
         out[sig] = res
     return out
@@ -158,11 +171,16 @@ def measure(adapter: Path, data: Path) -> dict:
 
 def card(out: Path, summary: dict, metrics: dict) -> str:
     rows = []
+    first = next(iter(next(iter(metrics.values())).values()))
+    compared = list(first.get("compared", {}))
     for sig, res in metrics.items():
         for lang, c in res.items():
-            rows.append(f"| {sig} | {lang} | {c['valid_ap']:.3f} | {c['heldout_ap']:.3f} | "
-                        f"{c['heldout_f1']:.3f} ({c['heldout_precision']:.2f}/{c['heldout_recall']:.2f}) | "
+            rows.append(f"| {sig} | {lang} | {c['valid_ap']:.3f} | **{c['heldout_ap']:.3f}** | "
+                        + "".join(f"{c['compared'][k]:.3f} | " for k in compared)
+                        + f"{c['heldout_f1']:.3f} ({c['heldout_precision']:.2f}/{c['heldout_recall']:.2f}) | "
                         f"{c['threshold']:.2f} | {c['heldout_lines']} ({c['heldout_positives']}) |")
+    than = (f" The {' and '.join(compared)} columns are the held-out AP of `{first['compared_with']}`'s "
+            "signal inputs on the same lines." if compared else "")
     return f"""# {out.name}
 
 The line model of replyguard (`replyguard/line.py`): one encoder pass over an agent line ->
@@ -185,10 +203,10 @@ The line model of replyguard (`replyguard/line.py`): one encoder pass over an ag
 
 Average precision on valid and held-out lines; F1 (precision/recall) on held-out lines at the
 threshold best on valid. These are line scores, not flags: a flag also needs the context, which
-the flag heads read.
+the flag heads read.{than}
 
-| signal | language | valid AP | held-out AP | held-out F1 (P/R) | threshold | held-out lines (positive) |
-|---|---|---|---|---|---|---|
+| signal | language | valid AP | held-out AP | {''.join(f"{k} held-out AP | " for k in compared)}held-out F1 (P/R) | threshold | held-out lines (positive) |
+|---|---|---|---|{'---|' * len(compared)}---|---|---|
 """ + "\n".join(rows) + "\n"
 
 
@@ -207,13 +225,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-train", type=int, default=None, help="train on the first N lines only (tests)")
     ap.add_argument("--max-steps", type=int, default=None, help="stop after N steps (tests)")
     ap.add_argument("--measure-only", action="store_true", help="rewrite metrics and card of an existing adapter")
+    ap.add_argument("--compare", default="replyguard-v13",
+                    help="flag model whose frozen-e5 signal heads (and n-gram twins) the card compares with ('none': no comparison)")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     if a.measure_only:
         summary = json.loads((a.out / "training.json").read_text())
     else:
         summary = fit(a.data, a.out, tuple(a.signals), a.epochs, a.lr, a.rank, a.batch, a.seed, a.max_train, a.max_steps)
-    metrics = measure(a.out, a.data)
+    metrics = measure(a.out, a.data, None if a.compare.lower() == "none" else a.compare)
     (a.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     (a.out / "README.md").write_text(card(a.out, summary, metrics))
     print(json.dumps(metrics, indent=1))

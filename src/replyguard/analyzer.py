@@ -134,7 +134,7 @@ class Analyzer:
 
             pair = PairModel.load(folder.pair_dir, share_embeddings_with=encoder)
         line = None
-        if folder.line_dir is not None:
+        if folder.line_dir is not None and any(d.line for d in folder.detectors):  # else nothing reads it
             from replyguard.line import LineModel
 
             line = LineModel.load(folder.line_dir, share_embeddings_with=encoder)
