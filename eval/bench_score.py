@@ -19,6 +19,7 @@ from pathlib import Path
 from replyguard.analyzer import Analyzer
 from replyguard.context import build_contexts
 from replyguard.encoder import Encoder
+from replyguard.line import line_texts
 from replyguard.schema import DEFAULT_MODEL, FAST_MODEL, Conversation
 from replyguard.text import segments
 
@@ -67,9 +68,9 @@ def main() -> None:
     line = next((a.line for a in analyzers if a.line is not None), None)
     t_line = 0.0
     if line is not None:
-        line_texts = [t for ctx in ctxs for s in [segments(ctx.reply)] for t in (ctx.reply, *(s if len(s) > 1 else []))]
+        texts_read = [t for ctx in ctxs for t in line_texts(ctx.reply, segments(ctx.reply))]
         t0 = time.perf_counter()
-        line.proba(line_texts)
+        line.proba(texts_read)
         t_line = time.perf_counter() - t0
         print(f"line model pass alone:      {t_line:.2f}s  ({1000 * t_line / turns:.1f} ms per agent turn)")
     print(f"{'model':<24} {'seconds':>8} {'turns/s':>8} {'ms/turn':>8} {'÷ its forward passes':>21}")

@@ -10,6 +10,7 @@ from replyguard.lexical import LEXICAL_FEATURES, LexicalHead
 from replyguard.line import LINE_FEATURES
 from replyguard.schema import FLAGS
 from tests.conftest import TINY
+from tests.utils.fixtures import twin_table
 
 BLAME = ["That's on you for entering the wrong address.", "You should have read the terms.",
          "It's your own fault the box got wet.", "The mistake was on your end, not ours.",
@@ -55,30 +56,11 @@ def test_lexical_features_sit_between_structural_and_pair(tiny_analyzer):
     assert not any(d.lexical for d in tiny_analyzer.detectors)
 
 
-def _table(lex_informative: bool, seed: int = 0):
-    """A flag table where only `defensive` has a lexical twin; that column carries the label
-    (or is noise) beyond what a weak structural signal says."""
-    from training.train import TurnTable
-
-    rng = np.random.default_rng(seed)
-    n = 1500
-    y = rng.integers(0, 2, n)
-    width = len(FEATURES) + len(LEXICAL_FEATURES) + len(LINE_FEATURES)
-    x = rng.normal(0, 1, (n, width)).astype(np.float32)
-    x[:, FEATURES.index("def_max")] = y * 0.6 + rng.normal(0, 1, n)
-    lex = ALL_FEATURES.index("defensive_lex")
-    x[:, lex] = (y * 3.0 + rng.normal(0, 1, n)) if lex_informative else rng.normal(0, 1, n)
-    ys = np.repeat(y[:, None], len(FLAGS), 1)
-    groups = np.array([f"s{i}" for i in rng.integers(0, 50, n)])
-    replies = np.array([f"line {i}" for i in rng.integers(0, 300, n)])
-    return TurnTable(x, ys, np.ones_like(ys, dtype=bool), groups, replies, np.ones(n, dtype=bool))
-
-
 @pytest.mark.parametrize("informative", [True, False])
 def test_a_head_reads_its_lexical_twin_only_when_that_wins_on_unseen_lines(informative):
     from training.train import train_flags
 
-    heads, specs = train_flags(_table(informative), hidden=0, seed=0, lexical=True)
+    heads, specs = train_flags(twin_table("defensive_lex", informative), hidden=0, seed=0, lexical=True)
     spec = specs["defensive.v1"]
     assert spec["lexical"]["reads"] is informative
     assert ("defensive_lex" in spec["features"]) is informative

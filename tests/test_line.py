@@ -13,6 +13,7 @@ from replyguard.line import LINE_FEATURES, LineModel
 from replyguard.pair import PAIR_FEATURES
 from replyguard.schema import FLAGS
 from tests.conftest import TINY
+from tests.utils.fixtures import twin_table
 
 
 class FakeLine:
@@ -58,30 +59,12 @@ def test_the_line_feature_is_the_highest_over_the_reply_and_its_segments(tiny_mo
     assert merged in line.seen and all(s in line.seen for s in blame.segments)
 
 
-def _table(informative: bool, seed: int = 0):
-    """A flag table whose line-model column carries the `defensive` label (or is noise)
-    beyond a weak structural signal and an uninformative lexical twin."""
-    from training.train import TurnTable
-
-    rng = np.random.default_rng(seed)
-    n = 1500
-    y = rng.integers(0, 2, n)
-    x = rng.normal(0, 1, (n, len(FEATURES) + len(LEXICAL_FEATURES) + len(LINE_FEATURES))).astype(np.float32)
-    x[:, FEATURES.index("def_max")] = y * 0.6 + rng.normal(0, 1, n)
-    col = ALL_FEATURES.index("defensive_line")
-    x[:, col] = (y * 3.0 + rng.normal(0, 1, n)) if informative else rng.normal(0, 1, n)
-    ys = np.repeat(y[:, None], len(FLAGS), 1)
-    groups = np.array([f"s{i}" for i in rng.integers(0, 50, n)])
-    replies = np.array([f"line {i}" for i in rng.integers(0, 300, n)])
-    return TurnTable(x, ys, np.ones_like(ys, dtype=bool), groups, replies, np.ones(n, dtype=bool))
-
-
 @pytest.mark.parametrize("informative", [True, False])
 def test_a_head_reads_the_line_model_only_when_that_wins_on_unseen_lines(informative):
     from replyguard.detectors import REGISTRY
     from training.train import train_flags
 
-    heads, specs = train_flags(_table(informative), hidden=0, seed=0, lexical=True, line=True)
+    heads, specs = train_flags(twin_table("defensive_line", informative), hidden=0, seed=0, lexical=True, line=True)
     spec = specs["defensive.v1"]
     assert spec["lexical"]["reads"] is False  # noise
     assert spec["line"]["reads"] is informative

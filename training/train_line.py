@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.train_pair import LORA_TARGETS, _epoch_batches, _f1_best, save_adapter
+from training.train_pair import _epoch_batches, _f1_best, lora_config, optimiser, optimiser_step, save_adapter
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -59,7 +59,7 @@ def read_lines(path: Path, signals: tuple[str, ...]) -> tuple[list[str], np.ndar
 def fit(data: Path, out: Path, signals: tuple[str, ...], epochs: int, lr: float, rank: int, batch: int,
         seed: int, max_train: int | None = None, max_steps: int | None = None) -> dict:
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
     from replyguard.encoder import ensure_e5
     from replyguard.line import MAX_LEN, META_FILE, LineModel
@@ -68,28 +68,24 @@ def fit(data: Path, out: Path, signals: tuple[str, ...], epochs: int, lr: float,
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    texts, y, m, langs = read_lines(data / "lines_train.jsonl", signals)
+    texts, y, m, _ = read_lines(data / "lines_train.jsonl", signals)
     if max_train:
-        texts, y, m, langs = texts[:max_train], y[:max_train], m[:max_train], langs[:max_train]
+        texts, y, m = texts[:max_train], y[:max_train], m[:max_train]
     if not len(texts) or not (y * m).any(0).all():
         raise SystemExit(f"{data}: every signal needs positive train lines ({', '.join(signals)})")
     base = ensure_e5()
-    meta = {"signals": list(signals)}
     model = build_classifier(base, len(signals))
-    model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.1,
-                                             target_modules=LORA_TARGETS, modules_to_save=["classifier", "pooler"]))
+    model = get_peft_model(model, lora_config(rank))
     loader = LineModel(model, *tokenizer_and_charmap(base), signals)  # tokenises as inference does
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     pos = np.maximum((y * m).sum(0), 1)
     pos_weight = torch.as_tensor(np.minimum((m.sum(0) - pos) / pos, 8.0), dtype=torch.float32)
     lossf = torch.nn.BCEWithLogitsLoss(reduction="none", pos_weight=pos_weight)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
     rng = np.random.default_rng(seed)
     lengths = np.array([len(t) for t in texts])
     plan = [_epoch_batches(lengths, np.zeros(len(texts), bool), batch, rng, 1, 1.0) for _ in range(epochs)]
     total = sum(len(p) for p in plan) if not max_steps else min(max_steps, sum(len(p) for p in plan))
-    warm = max(1, int(0.06 * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / (total - warm + 1e-9))))
+    opt, sched = optimiser(model, lr, total)
     print(f"{len(texts)} train lines ({', '.join(f'{s}: {int((y[:, j] * m[:, j]).sum())} positive of {int(m[:, j].sum())}' for j, s in enumerate(signals))}); "
           f"{total} steps; trainable parameters {trainable:,}", flush=True)
     t0, step, curve = time.time(), 0, []
@@ -100,17 +96,13 @@ def fit(data: Path, out: Path, signals: tuple[str, ...], epochs: int, lr: float,
             logits = model(**enc).logits.float()
             mm = torch.as_tensor(m[idx], dtype=torch.float32)
             loss = (lossf(logits, torch.as_tensor(y[idx])) * mm).sum() / mm.sum().clamp(min=1)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
+            optimiser_step(loss, model, opt, sched)
             step += 1
             if step % 50 == 0:
                 curve.append({"step": step, "loss": round(loss.item(), 4)})
                 print(f"  epoch {ep + 1} step {step}/{total} loss {loss.item():.4f} {time.time() - t0:.0f}s", flush=True)
     save_adapter(model, out)
-    (out / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+    (out / META_FILE).write_text(json.dumps({"signals": list(signals)}, indent=1) + "\n")
     summary = {"data": str(data), "signals": list(signals), "epochs": epochs, "lr": lr, "rank": rank, "batch": batch,
                "seed": seed, "max_len": MAX_LEN,
                "train_lines": len(texts), "trainable_parameters": int(trainable), "steps": total,

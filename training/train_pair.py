@@ -180,6 +180,36 @@ def _epoch_batches(lengths: np.ndarray, hard: np.ndarray, batch: int, rng: np.ra
     return [out[k] for k in rng.permutation(len(out))]
 
 
+def lora_config(rank: int):
+    """LoRA adapters of ``rank`` on every attention and feed-forward projection; the pooler and
+    the classification head are trained in full (and saved with the adapter)."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=LORA_TARGETS,
+                      modules_to_save=["classifier", "pooler"])
+
+
+def optimiser(model, lr: float, total: int):
+    """AdamW over the trainable parameters; linear warm-up over 6% of ``total`` steps, then linear decay."""
+    import torch
+
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
+    warm = max(1, int(0.06 * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / (total - warm + 1e-9))))
+    return opt, sched
+
+
+def optimiser_step(loss, model, opt, sched) -> None:
+    """Backward, clip the gradient norm at 1, step the optimiser and the schedule."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+
+
 def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: int, seed: int,
         device: str, max_steps: int | None = None, max_train: int | None = None,
         max_eval: int | None = None, init: Path | None = None, hard_repeat: int = 1,
@@ -197,7 +227,7 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
     error, weight ``keep_weight``), so a run that learns one flag's new data leaves the
     others -- and the relevance they carry -- where they were (distillation from ``init``)."""
     import torch
-    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft import PeftModel, get_peft_model
 
     random.seed(seed)
     np.random.seed(seed)
@@ -222,9 +252,7 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
         model = PeftModel.from_pretrained(model, str(init), is_trainable=True).to(device)
         rank = int(model.peft_config["default"].r)
     else:
-        lcfg = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=LORA_TARGETS,
-                          modules_to_save=["classifier", "pooler"])
-        model = get_peft_model(model, lcfg).to(device)
+        model = get_peft_model(model, lora_config(rank)).to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     kept = np.array([f in keep for f in FLAGS])
     teacher = None
@@ -240,11 +268,9 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
     print(f"device {device}; {len(ids)} training pairs ({int(hard.sum())} hard-case); "
           f"{sum(len(b) for b in plan[0])} per epoch; trainable parameters {trainable:,}"
           + (f"; continued from {init}" if init else ""))
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
     steps_per_epoch = len(plan[0])
     total = steps_per_epoch * epochs if not max_steps else min(max_steps, steps_per_epoch * epochs)
-    warm = max(1, int(0.06 * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / (total - warm + 1e-9))))
+    opt, sched = optimiser(model, lr, total)
     # positives are rare for some flags: weight them toward balance, capped
     pos = np.maximum(y.sum(0), 1)
     pos_weight = torch.as_tensor(np.minimum((len(y) - pos) / pos, 8.0), dtype=torch.float32, device=device)
@@ -263,11 +289,7 @@ def fit(bundle_dir: Path, out: Path, epochs: int, lr: float, rank: int, batch: i
             if teacher is not None:
                 tt = torch.as_tensor(teacher[idx], device=device)
                 loss = loss + keep_weight * ((logits[:, kept_cols] - tt) ** 2).mean()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
+            optimiser_step(loss, model, opt, sched)
             step += 1
             if step % 50 == 0:
                 print(f"  epoch {ep + 1} step {step}/{total} loss {loss.item():.4f} {time.time() - t0:.0f}s", flush=True)

@@ -23,7 +23,7 @@ from rapidfuzz import fuzz
 from replyguard.context import TurnContext
 from replyguard.heads import Head
 from replyguard.lexical import LEXICAL_FEATURES, LEXICAL_SIGNALS, LexicalHead
-from replyguard.line import LINE_FEATURES, LINE_SIGNALS
+from replyguard.line import LINE_FEATURES, LINE_SIGNALS, line_texts
 from replyguard.pair import PAIR_FEATURES
 from replyguard.text import clauses, fold, has_specifics, segments
 
@@ -108,8 +108,10 @@ class Featurizer:
         pair_logits = _PAIR_POOL.submit(self.pair, contexts) if self.pair is not None else None
         segs = [segments(c.reply) for c in contexts]
         # the line model reads each reply and its segments, on the same second core after the pair model
-        line_texts = [t for c, s in zip(contexts, segs) for t in (c.reply, *(s if len(s) > 1 else []))]
-        line_scores = _PAIR_POOL.submit(self.line.proba, line_texts) if self.line is not None else None
+        line_scores = None
+        if self.line is not None:
+            line_scores = _PAIR_POOL.submit(self.line.proba, [t for c, s in zip(contexts, segs)
+                                                              for t in line_texts(c.reply, s)])
         # opening clauses ("实在抱歉，…", "I'm sorry —") carry acknowledgement that a
         # whole-sentence embedding of a long answer drowns out
         heads = [[h for x in s if (h := clauses(x)[0]) != x] for s in segs]

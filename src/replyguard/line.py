@@ -31,6 +31,11 @@ MAX_LEN = 64  # tokens; an agent line past it keeps its head (segments are score
 META_FILE = "line.json"
 
 
+def line_texts(reply: str, segs: list[str]) -> list[str]:
+    """What the line model reads of one agent turn: the reply, and its segments when it has several."""
+    return [reply, *(segs if len(segs) > 1 else [])]
+
+
 class LineModel:
     """Scores agent lines; one logit per signal in ``signals`` (a subset of :data:`LINE_SIGNALS`)."""
 

@@ -43,3 +43,26 @@ class HashEncoder:
 def conv(*turns: tuple[str, str], cid: str = "t-1", **extra) -> dict:
     """Build a conversation dict: conv(("customer", "hi?"), ("agent", "hello"))."""
     return {"id": cid, "turns": [{"role": r, "text": t} for r, t in turns], **extra}
+
+
+def twin_table(column: str, informative: bool, seed: int = 0):
+    """A synthetic flag table (training.train.TurnTable) for the read / not-read choice of an
+    extra `defensive` input: ``column`` (e.g. ``defensive_lex``) carries the label beyond a weak
+    structural signal, or is noise like every other column."""
+    from replyguard.features import ALL_FEATURES, FEATURES
+    from replyguard.lexical import LEXICAL_FEATURES
+    from replyguard.line import LINE_FEATURES
+    from replyguard.schema import FLAGS
+    from training.train import TurnTable
+
+    rng = np.random.default_rng(seed)
+    n = 1500
+    y = rng.integers(0, 2, n)
+    x = rng.normal(0, 1, (n, len(FEATURES) + len(LEXICAL_FEATURES) + len(LINE_FEATURES))).astype(np.float32)
+    x[:, FEATURES.index("def_max")] = y * 0.6 + rng.normal(0, 1, n)
+    col = ALL_FEATURES.index(column)
+    x[:, col] = (y * 3.0 + rng.normal(0, 1, n)) if informative else rng.normal(0, 1, n)
+    ys = np.repeat(y[:, None], len(FLAGS), 1)
+    groups = np.array([f"s{i}" for i in rng.integers(0, 50, n)])
+    replies = np.array([f"line {i}" for i in rng.integers(0, 300, n)])
+    return TurnTable(x, ys, np.ones_like(ys, dtype=bool), groups, replies, np.ones(n, dtype=bool))
